@@ -303,3 +303,10 @@ def test_setup_exercise_checkers_reject_wrong_answers():
         CLASS_COUNTS.checker(lambda labels: torch.bincount(labels))
     with pytest.raises(AssertionError):
         CLASS_MEAN_IMAGES.checker(lambda images, labels: torch.zeros(10, *images.shape[1:]))
+
+
+def test_saved_checkpoint_has_ordinary_permissions(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", model="tiny", config={}, state={}, step=0)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
