@@ -1,0 +1,342 @@
+"""Training the text models: configs with named presets, the bundled data, and one trainer for all three models.
+
+Data: ``data=None`` means the bundled corpus of the config's ``dataset``: ``"names"`` (32,000 first names,
+one per line, "." starts and ends each; 80/10/10 train/val/test) or ``"text"`` (Shakespeare; 90/10
+train/val). Pass your own corpus as a string instead: one name per line for ``"names"``, any text for
+``"text"``. Every model trains with the same loop and is scored by ``evaluation.evaluate_nll``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+
+from genlearn.budget import Presets
+from genlearn.data import (
+    CharTokenizer,
+    InMemoryBatches,
+    encode_names,
+    load_names,
+    load_shakespeare,
+    names_tokenizer,
+    random_windows,
+    split_names,
+    train_val_split,
+)
+from genlearn.precision import adamw
+from genlearn.seeding import seed_everything
+from genlearn.text.bigram import BigramCounts, BigramLanguageModel
+from genlearn.text.evaluation import evaluate_nll, sequential_windows
+from genlearn.text.gpt import GPT, GPTConfig
+from genlearn.text.mlp import MLPConfig, MLPLanguageModel
+from genlearn.training import Trainer
+
+DATASETS = ("names", "text")
+# Bigram and MLP see at most ``context_length`` tokens per prediction; on a text corpus they train on
+# windows this long, which only scores more positions per row.
+TEXT_WINDOW_LENGTH = 64
+
+
+@dataclass
+class TextTrainingConfig:
+    """What every text model trains with. ``context_length``: the most tokens a prediction may depend on."""
+
+    dataset: str = "names"
+    context_length: int = 16
+    num_steps: int = 1000
+    batch_size: int = 32  # names per batch on "names", windows per batch on "text"
+    learning_rate: float = 1e-3
+    min_learning_rate: float = 1e-4  # cosine decay ends here
+    warmup_steps: int = 0
+    weight_decay: float = 0.0  # AdamW, on matrices and embeddings only
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 0.0  # max global gradient norm; 0 = no clipping
+    eval_every: int = 0  # steps between full-val evaluations recorded in ``trainer.val_curve``; 0 = none
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+
+
+@dataclass
+class BigramTrainingConfig(TextTrainingConfig):
+    context_length: int = 1
+    smoothing: float = 1.0  # add-one smoothing of the count model that the network is compared with
+
+
+@dataclass
+class MLPTrainingConfig(TextTrainingConfig):
+    context_length: int = 8
+    n_embd: int = 24
+    hidden_size: int = 256
+
+
+@dataclass
+class GPTTrainingConfig(TextTrainingConfig):
+    context_length: int = 64
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = False
+
+    def model_config(self, vocab_size: int) -> GPTConfig:
+        names = {f.name for f in fields(GPTConfig)}
+        return GPTConfig(vocab_size=vocab_size, **{k: v for k, v in vars(self).items() if k in names})
+
+
+@dataclass
+class TextData:
+    """A tokenized corpus. ``splits`` maps a split name to (inputs, targets) for names, or to a 1-D id stream."""
+
+    dataset: str
+    tokenizer: CharTokenizer
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor] | torch.Tensor]
+
+
+def load_text_data(dataset: str, data: str | None = None) -> TextData:
+    """The bundled corpus of ``dataset`` (``data=None``), or the user's corpus ``data`` tokenized the same way."""
+    if dataset == "names":
+        names = load_names() if data is None else [line.strip() for line in data.splitlines() if line.strip()]
+        if len(names) < 10:
+            raise ValueError(f"a names corpus needs at least 10 non-empty lines (one name each), got {len(names)}")
+        tokenizer = names_tokenizer(names)
+        length = max(len(name) for name in names)
+        splits = dict(zip(("train", "val", "test"), split_names(names)))
+        return TextData(dataset, tokenizer, {k: encode_names(v, tokenizer, length) for k, v in splits.items()})
+    if dataset == "text":
+        text = load_shakespeare() if data is None else data
+        tokenizer = CharTokenizer.from_text(text)
+        train, val = train_val_split(torch.tensor(tokenizer.encode(text), dtype=torch.int64), val_fraction=0.1)
+        return TextData(dataset, tokenizer, {"train": train, "val": val})
+    raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+
+
+def warmup_cosine(step: int, config: TextTrainingConfig) -> float:
+    """Learning rate at ``step``: linear warm-up, then cosine decay from learning_rate to min_learning_rate."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.num_steps - config.warmup_steps))
+    return config.min_learning_rate + 0.5 * (1 + math.cos(math.pi * progress)) * (
+        config.learning_rate - config.min_learning_rate
+    )
+
+
+class TextTrainer(Trainer):
+    """Trains one text model (subclasses choose which) with AdamW and a warm-up + cosine schedule."""
+
+    fixed_context = False  # True when the model cannot read past context_length (a GPT's position table)
+
+    def __init__(self, config: TextTrainingConfig, device, precision: str = "auto", data: str | None = None):
+        super().__init__(config, device, precision)
+        seed_everything(config.seed)
+        self.data = load_text_data(config.dataset, data)
+        self.tokenizer = self.data.tokenizer
+        model = self.build_model(self.tokenizer.vocab_size).to(self.device)
+        self.modules["model"] = model
+        decay = [p for p in model.parameters() if p.dim() >= 2]
+        no_decay = [p for p in model.parameters() if p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        optimizer = adamw(groups, self.device, lr=config.learning_rate, betas=(config.beta1, config.beta2))
+        self.optimizers["model"] = optimizer
+        self.schedulers["model"] = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, config) / config.learning_rate
+        )
+        self.val_curve: dict[str, list] = {"step": [], "nll": []}
+        if self.data.dataset == "names":
+            inputs, targets = self.data.splits["train"]
+            if self.fixed_context and inputs.size(1) > self.config.context_length:
+                raise ValueError(
+                    f"the longest name needs context_length >= {inputs.size(1)}, got {config.context_length}"
+                )
+            self.batches = InMemoryBatches((inputs, targets), config.batch_size, self.device, seed=config.seed)
+        else:
+            self.train_ids = self.data.splits["train"].to(self.device)
+            self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+
+    def build_model(self, vocab_size: int) -> torch.nn.Module:
+        raise NotImplementedError
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.unwrapped("model")
+
+    def window_length(self) -> int:
+        """Length of the training and evaluation windows on a text corpus."""
+        if self.fixed_context:
+            return self.config.context_length
+        return max(self.config.context_length, TEXT_WINDOW_LENGTH)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.data.dataset == "names":
+            inputs, targets = next(self.batches)
+            if self.device.type == "cpu":  # drop all-padding columns: same loss, less compute (a GPU would sync)
+                length = int((targets >= 0).sum(dim=1).max())
+                inputs, targets = inputs[:, :length], targets[:, :length]
+            return inputs, targets
+        return random_windows(self.train_ids, self.config.batch_size, self.window_length(), generator=self.generator)
+
+    def training_step(self, step: int) -> dict[str, torch.Tensor]:
+        inputs, targets = self.shard(*self.next_batch())
+        optimizer = self.optimizers["model"]
+        with self.precision.autocast():
+            _, loss = self.modules["model"](inputs, targets)
+        optimizer.zero_grad(set_to_none=True)
+        self.precision.backward(loss)
+        self.precision.step(optimizer, clip_grad_norm=self.config.grad_clip or None)
+        self.schedulers["model"].step()
+        return {"loss": loss.detach()}
+
+    def fit(self, num_steps: int | None = None, **loop_options):
+        """Train; with ``eval_every`` the whole val split is scored every that many steps (``val_curve``)."""
+        if self.config.eval_every and "callback" not in loop_options:
+            loop_options["callback"] = lambda step, history: self._record_val(step)
+            loop_options["callback_every"] = self.config.eval_every
+        return super().fit(num_steps, **loop_options)
+
+    def _record_val(self, step: int) -> None:
+        self.val_curve["step"].append(step)
+        self.val_curve["nll"].append(self.evaluate_split("val")["nll"])
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) covering every target of split ``name`` exactly once."""
+        if name not in self.data.splits:
+            raise ValueError(f"no split {name!r}; this corpus has {', '.join(self.data.splits)}")
+        if self.data.dataset == "names":
+            return self.data.splits[name]
+        return sequential_windows(self.data.splits[name], self.window_length())
+
+    def evaluate_split(self, name: str, model: torch.nn.Module | None = None) -> dict[str, float]:
+        return evaluate_nll(model or self.model, *self.split(name))
+
+    def evaluate(self) -> dict[str, float]:
+        """NLL (nats/char), bits per char and perplexity over the whole of every held-out split."""
+        metrics = {}
+        for name in self.data.splits:
+            if name == "train":
+                continue
+            result = self.evaluate_split(name)
+            metrics.update({f"{name}_{key}": float(value) for key, value in result.items() if key != "num_targets"})
+        return metrics
+
+    def sample(
+        self,
+        num_samples: int = 1,
+        max_new_tokens: int | None = None,
+        prompt: str = "",
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int = 0,
+        use_kv_cache: bool | None = None,
+    ) -> list[str]:
+        """Sample strings. Names: each starts after "." and ends at the first "." (which is dropped).
+
+        Text: ``prompt`` (default a newline) followed by ``max_new_tokens`` (default 500) characters.
+        """
+        from genlearn.text.generation import generate
+
+        names = self.data.dataset == "names"
+        start = "." + prompt if names else (prompt or "\n")
+        if max_new_tokens is None:
+            max_new_tokens = self.data.splits["train"][0].size(1) if names else 500
+        idx = torch.tensor([self.tokenizer.encode(start)] * num_samples, dtype=torch.int64, device=self.device)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        if use_kv_cache is None:
+            use_kv_cache = hasattr(self.model, "new_kv_cache")
+        out = generate(self.model, idx, max_new_tokens, temperature, top_k, top_p, generator, use_kv_cache)
+        texts = [self.tokenizer.decode(row) for row in out]
+        if names:
+            return [text[1:].split(".")[0] for text in texts]
+        return texts
+
+    def extra_state(self) -> dict:
+        state = {"val_curve": {k: list(v) for k, v in self.val_curve.items()}}
+        if self.data.dataset == "names":
+            state["batches"] = self.batches.state_dict()
+        else:
+            state["generator"] = self.generator.get_state()
+        return state
+
+    def load_extra_state(self, state: dict) -> None:
+        self.val_curve = {k: list(v) for k, v in state["val_curve"].items()}
+        if self.data.dataset == "names":
+            self.batches.load_state_dict(state["batches"])
+        else:
+            self.generator.set_state(state["generator"])
+
+
+class BigramTrainer(TextTrainer):
+    """The one-layer neural bigram; ``count_model()`` gives the counting model it should match."""
+
+    model_name = "bigram"
+    config_class = BigramTrainingConfig
+
+    def build_model(self, vocab_size: int) -> torch.nn.Module:
+        return BigramLanguageModel(vocab_size)
+
+    def count_model(self, smoothing: float | None = None) -> BigramCounts:
+        """The bigram counted on the train split, with add-``smoothing`` (default: the config's)."""
+        smoothing = self.config.smoothing if smoothing is None else smoothing
+        inputs, targets = self.split("train")
+        return BigramCounts.fit(inputs, targets, self.tokenizer.vocab_size, smoothing).to(self.device)
+
+
+class MLPTrainer(TextTrainer):
+    model_name = "mlp"
+    config_class = MLPTrainingConfig
+
+    def build_model(self, vocab_size: int) -> torch.nn.Module:
+        c = self.config
+        return MLPLanguageModel(MLPConfig(vocab_size, c.context_length, c.n_embd, c.hidden_size))
+
+
+class GPTTrainer(TextTrainer):
+    model_name = "gpt"
+    config_class = GPTTrainingConfig
+    fixed_context = True
+
+    def build_model(self, vocab_size: int) -> torch.nn.Module:
+        return GPT(self.config.model_config(vocab_size))
+
+
+TRAINERS = {"bigram": BigramTrainer, "mlp": MLPTrainer, "gpt": GPTTrainer}
+
+# Named presets per lesson; the exported pretrained weights carry the same names.
+PRESETS: dict[str, Presets] = {
+    "bigram": Presets(
+        smoke=BigramTrainingConfig(num_steps=150, batch_size=512, learning_rate=0.5, min_learning_rate=0.01),
+        cpu=BigramTrainingConfig(num_steps=1000, batch_size=1024, learning_rate=0.5, min_learning_rate=0.01),
+        gpu=BigramTrainingConfig(num_steps=1000, batch_size=1024, learning_rate=0.5, min_learning_rate=0.01),
+    ),
+    "mlp": Presets(
+        smoke=MLPTrainingConfig(n_embd=10, hidden_size=64, num_steps=150, batch_size=32, learning_rate=1e-2,
+                                min_learning_rate=1e-3),
+        cpu=MLPTrainingConfig(num_steps=6000, batch_size=64, learning_rate=1e-2, min_learning_rate=1e-4),
+        gpu=MLPTrainingConfig(num_steps=6000, batch_size=64, learning_rate=1e-2, min_learning_rate=1e-4),
+    ),
+    "gpt_names": Presets(
+        smoke=GPTTrainingConfig(context_length=16, n_layer=1, n_head=2, n_embd=32, num_steps=100, batch_size=32),
+        # makemore's default transformer (4 layers x 64, context 16), trained briefly at a high learning rate.
+        cpu=GPTTrainingConfig(context_length=16, n_layer=4, n_head=4, n_embd=64, num_steps=6000, batch_size=64,
+                              learning_rate=3e-3, warmup_steps=100, weight_decay=0.1),
+        gpu=GPTTrainingConfig(context_length=16, n_layer=4, n_head=4, n_embd=64, num_steps=6000, batch_size=64,
+                              learning_rate=3e-3, warmup_steps=100, weight_decay=0.1),
+    ),
+    "gpt": Presets(
+        smoke=GPTTrainingConfig(dataset="text", context_length=32, n_layer=1, n_head=2, n_embd=32, num_steps=60,
+                                batch_size=16, learning_rate=3e-3, eval_every=30),
+        # nanoGPT's CPU recipe with half the layers at 3x the learning rate, for 1200 steps instead of 2000:
+        # on this corpus it reaches the recipe's final val loss in about 0.3x its time (benchmarks/text.py).
+        cpu=GPTTrainingConfig(dataset="text", context_length=64, n_layer=2, n_head=4, n_embd=128, num_steps=1200,
+                              batch_size=12, learning_rate=3e-3, warmup_steps=100, weight_decay=0.1, grad_clip=1.0,
+                              eval_every=250),
+        gpu=GPTTrainingConfig(dataset="text", context_length=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2,
+                              num_steps=5000, batch_size=64, learning_rate=1e-3, min_learning_rate=1e-4,
+                              warmup_steps=100, weight_decay=0.1, grad_clip=1.0, eval_every=250),
+    ),
+}
