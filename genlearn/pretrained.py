@@ -11,11 +11,11 @@ from pathlib import Path
 import torch
 
 from genlearn.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
-from genlearn.data.files import DATA_DIR
+from genlearn.data.files import data_dir
 
 
 def pretrained_path(name: str) -> Path:
-    return DATA_DIR / "pretrained" / f"{name}.pt"
+    return data_dir() / "pretrained" / f"{name}.pt"
 
 
 def export_pretrained(trainer, name: str | None = None) -> Path:
@@ -36,7 +36,7 @@ def load_pretrained(trainer_class, device: torch.device | str, name: str | None 
     path = pretrained_path(name)
     if not path.is_file():
         raise CheckpointError(
-            f"no pretrained weights at {path}; restore them with `git checkout -- {path.relative_to(DATA_DIR.parent)}` "
+            f"no pretrained weights at {path}; restore them with `git checkout -- data/pretrained/{path.name}` "
             f"or train them with `python -m genlearn train {trainer_class.model_name} --preset cpu`."
         )
     checkpoint = load_checkpoint(path, expected_model=trainer_class.model_name, map_location=device)
