@@ -1,0 +1,30 @@
+"""Scoring generated MNIST digits with a small MNIST classifier, shared by the GAN and VAE lessons and the CLI.
+
+- ``classifier_metrics(images)``: FID (MNIST classifier), classifier inception score and class histogram;
+- ``real_data_metrics(split)``: the same scores for real digits, the ceiling a model aims at;
+- ``load_classifier(device)``: the shipped classifier (``data/pretrained/mnist_classifier.pt``),
+  trained by ``python -m genlearn.evaluation.train_classifier``.
+"""
+
+from genlearn.evaluation.classifier import MNISTClassifier, load_classifier
+from genlearn.evaluation.metrics import (
+    class_histogram,
+    classifier_metrics,
+    classifier_outputs,
+    frechet_distance,
+    inception_score,
+    real_data_metrics,
+    reference_statistics,
+)
+
+__all__ = [
+    "MNISTClassifier",
+    "class_histogram",
+    "classifier_metrics",
+    "classifier_outputs",
+    "frechet_distance",
+    "inception_score",
+    "load_classifier",
+    "real_data_metrics",
+    "reference_statistics",
+]

@@ -1,0 +1,112 @@
+"""Generators and discriminators: MLPs for 2-D toy data, and a DCGAN for native 28x28 MNIST.
+
+Discriminators return one logit per sample, shape (N,); the losses apply the sigmoid.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(nn.Module):
+    """z (N, latent_dim) -> points (N, data_dim)."""
+
+    def __init__(self, latent_dim: int = 2, hidden: int = 128, num_layers: int = 3, data_dim: int = 2):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = mlp([latent_dim, *[hidden] * num_layers, data_dim], nn.ReLU)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """Points (N, data_dim) -> logits (N,).
+
+    With ``pack`` > 1 (PacGAN) it judges ``pack`` samples at once, concatenated: a collapsed
+    generator's packs look alike, which a real pack does not, so D can penalise missing modes.
+    """
+
+    def __init__(self, hidden: int = 128, num_layers: int = 3, data_dim: int = 2, pack: int = 1):
+        super().__init__()
+        self.pack = pack
+        self.net = mlp([data_dim * pack, *[hidden] * num_layers, 1], lambda: nn.LeakyReLU(0.2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) % self.pack:
+            raise ValueError(f"batch of {len(x)} is not a multiple of pack={self.pack}")
+        return self.net(x.reshape(len(x) // self.pack, -1)).squeeze(-1)
+
+
+class DCGANGenerator(nn.Module):
+    """z (N, latent_dim) -> images (N, 1, 28, 28) in [-1, 1] (tanh).
+
+    A linear layer reshapes z to (2w, 7, 7); two stride-2 transposed convolutions give 14x14, then 28x28.
+    BatchNorm after every layer but the last, as in DCGAN.
+    """
+
+    def __init__(self, latent_dim: int = 64, width: int = 32):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, 2 * width * 7 * 7, bias=False),
+            nn.Unflatten(1, (2 * width, 7, 7)),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+        )
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),  # 14 -> 28
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"expected latents of shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        return self.upsample(self.project(z))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Images (N, 1, 28, 28) in [-1, 1] -> logits (N,).
+
+    Two stride-2 convolutions (28 -> 14 -> 7) with LeakyReLU, BatchNorm on the second (not on the
+    input layer, as in DCGAN), then a linear layer to one logit.
+    """
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 4, stride=2, padding=1),  # 28 -> 14
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=False),  # 14 -> 7
+            nn.BatchNorm2d(2 * width),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(2 * width * 7 * 7, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN's initialisation: N(0, 0.02) weights for convolutions and linears, N(1, 0.02) for BatchNorm scales."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,37 @@
+"""Sampling from a trained generator (in eval mode), and walking between latents."""
+
+from __future__ import annotations
+
+import torch
+
+from genlearn.training import evaluating
+
+
+def sample_latents(num_samples: int, latent_dim: int, device, generator: torch.Generator | None = None) -> torch.Tensor:
+    """z ~ N(0, I), shape (num_samples, latent_dim); a CPU ``generator`` makes it repeatable on any device."""
+    return torch.randn(num_samples, latent_dim, generator=generator).to(device)
+
+
+def generate(model: torch.nn.Module, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """G(z) in eval mode (BatchNorm uses its running statistics, so a sample does not depend on its batch)."""
+    with evaluating(model):
+        return torch.cat([model(z[start : start + batch_size]) for start in range(0, len(z), batch_size)])
+
+
+def to_unit_interval(images: torch.Tensor) -> torch.Tensor:
+    """tanh outputs in [-1, 1] to pixel intensities in [0, 1]."""
+    return ((images + 1) / 2).clamp(0, 1)
+
+
+def interpolate_latents(z_start: torch.Tensor, z_end: torch.Tensor, num_steps: int, spherical: bool = True) -> torch.Tensor:
+    """``num_steps`` latents from ``z_start`` to ``z_end`` (each (latent_dim,)), as (num_steps, latent_dim).
+
+    Spherical interpolation keeps the norm typical of N(0, I) samples; the straight line's midpoints
+    are shorter than any latent the generator saw in training.
+    """
+    weights = torch.linspace(0, 1, num_steps, device=z_start.device)[:, None]
+    if not spherical:
+        return (1 - weights) * z_start + weights * z_end
+    cosine = torch.dot(z_start, z_end) / (z_start.norm() * z_end.norm())
+    angle = torch.arccos(cosine.clamp(-1 + 1e-7, 1 - 1e-7))
+    return (torch.sin((1 - weights) * angle) * z_start + torch.sin(weights * angle) * z_end) / torch.sin(angle)
