@@ -1,0 +1,46 @@
+"""Variational autoencoders: the ELBO, its terms, the IWAE bound, and a trainer for MNIST.
+
+- ``distributions``: q(z|x), p(x|z) and p(z), each with ``log_prob`` and ``sample``; the closed-form KL.
+- ``networks``: encoders and decoders, as MLPs and as conv nets.
+- ``model``: ``VAE``, whose forward returns the named ELBO terms.
+- ``losses``: ``elbo`` and ``iwae_bound``.
+- ``training``: ``VAEConfig``, its ``PRESETS`` and ``VAETrainer``.
+- ``latent``: latent grids, interpolations, encoding a dataset.
+- ``linear_gaussian``: a model with an exact posterior, to measure the ELBO's gap.
+"""
+
+from genlearn.vae.distributions import Bernoulli, DiagonalGaussian, StandardNormal, kl_divergence, kl_to_standard_normal
+from genlearn.vae.latent import active_units, encode_dataset, interpolate, latent_grid
+from genlearn.vae.linear_gaussian import LinearGaussian
+from genlearn.vae.losses import elbo, iwae_bound, iwae_log_weights
+from genlearn.vae.model import VAE
+from genlearn.vae.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, build_encoder_decoder
+from genlearn.vae.training import LATENT_2D_PRESETS, PRESETS, SWEEP_PRESETS, VAEConfig, VAETrainer, fixed_test_subset
+
+__all__ = [
+    "LATENT_2D_PRESETS",
+    "PRESETS",
+    "SWEEP_PRESETS",
+    "VAE",
+    "Bernoulli",
+    "ConvDecoder",
+    "ConvEncoder",
+    "DiagonalGaussian",
+    "LinearGaussian",
+    "MLPDecoder",
+    "MLPEncoder",
+    "StandardNormal",
+    "VAEConfig",
+    "VAETrainer",
+    "active_units",
+    "build_encoder_decoder",
+    "elbo",
+    "encode_dataset",
+    "interpolate",
+    "iwae_bound",
+    "iwae_log_weights",
+    "kl_divergence",
+    "kl_to_standard_normal",
+    "latent_grid",
+    "fixed_test_subset",
+]
