@@ -10,6 +10,7 @@ the trained models are exported with ``genlearn.pretrained.export_pretrained``.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import platform
@@ -169,4 +170,10 @@ def main(parts: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", metavar="PART", help=f"any of {', '.join(PARTS)} (default: all)")
+    parts = parser.parse_args().parts
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    main(parts)
