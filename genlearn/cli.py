@@ -169,6 +169,7 @@ def train_command(args: argparse.Namespace) -> int:
     data = load_data(spec, args.data)
 
     context, device = distributed.setup(device)
+    trainer = None
     try:
         seed_everything(config.seed)
         trainer = build_trainer(spec, config, device, args.precision, data, args.data)
@@ -260,7 +261,7 @@ def train_command(args: argparse.Namespace) -> int:
         )
         return 0
     finally:
-        distributed.teardown(context)
+        distributed.teardown(context, trainer)
 
 
 def load_data(spec: ModelSpec, path: Path | None):

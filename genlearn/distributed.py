@@ -10,6 +10,7 @@ checkpoints, logs and the progress bar.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -107,6 +108,13 @@ def average_terms(terms: dict, context: Context, device: torch.device) -> dict:
     return dict(zip(names, values / context.world_size))
 
 
-def teardown(context: Context) -> None:
+def teardown(context: Context, trainer=None) -> None:
+    """Leave the process group. The DDP wrappers hold it too: drop them and collect first, so that gloo's
+    threads stop while the interpreter is alive (else a rank can abort at exit with
+    "terminate called without an active exception")."""
     if context.enabled and dist.is_initialized():
+        if trainer is not None:
+            for name in list(trainer.modules):
+                trainer.modules[name] = trainer.unwrapped(name)
+        gc.collect()
         dist.destroy_process_group()
