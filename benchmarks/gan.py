@@ -10,11 +10,7 @@ for a full run, the shipped weights data/pretrained/gan.pt.
 
 from __future__ import annotations
 
-import os
-
-# Idle OpenMP threads sleep instead of spinning: with another process on one of the two cores, spinning
-# threads made a step ~10x slower here (558 vs 42 ms at the CPU preset); set before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import reference_cpu  # noqa: I001  (before torch: it sets how OpenMP threads wait)
 
 import argparse
 import dataclasses
@@ -49,7 +45,7 @@ def main() -> None:
     parser.add_argument("--no-export", action="store_true", help="do not write data/pretrained/gan.pt")
     args = parser.parse_args()
 
-    torch.set_num_threads(2)
+    reference_cpu.use_threads()
     device = genlearn.pick_device()
     if not has_full_mnist():
         raise SystemExit("this benchmark trains on full MNIST; build data/full first (see data/README.md)")

@@ -10,6 +10,8 @@ the trained models are exported with ``genlearn.pretrained.export_pretrained``.
 
 from __future__ import annotations
 
+import reference_cpu  # noqa: I001  (before torch: it sets how OpenMP threads wait)
+
 import argparse
 import dataclasses
 import json
@@ -26,7 +28,6 @@ from genlearn.pretrained import export_pretrained
 from genlearn.text import PRESETS, BigramTrainer, GPTTrainer, GPTTrainingConfig, MLPTrainer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "text.json"
-THREADS = 2
 SEEDS = (0, 1)
 TIME_RATIO_TARGET = 0.35
 
@@ -39,7 +40,7 @@ NANOGPT_CPU_BASELINE = GPTTrainingConfig(
 
 
 def cpu() -> torch.device:
-    torch.set_num_threads(THREADS)
+    reference_cpu.use_threads()
     return torch.device("cpu")
 
 
@@ -158,7 +159,7 @@ def main(parts: list[str]) -> None:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "torch": torch.__version__,
-        "threads": THREADS,
+        "threads": reference_cpu.REFERENCE_THREADS,
     }
     for part in parts or list(PARTS):
         start = time.perf_counter()

@@ -239,8 +239,8 @@ def train_command(args: argparse.Namespace) -> int:
                     history=trainer.history,
                     progress=context.is_main,
                     description=spec.name,
-                    callback=callback,
-                    callback_every=math.gcd(log_every, save_every, eval_every),
+                    # The trainer's own callbacks (a val curve) first, so a checkpoint includes their records.
+                    callbacks=[*trainer.periodic_callbacks(), (math.gcd(log_every, save_every, eval_every), callback)],
                 )
             except _StopTraining:
                 save()

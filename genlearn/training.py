@@ -7,7 +7,7 @@ forward and backward, and steps its optimizers. The loop owns everything else.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -70,6 +70,9 @@ class LossHistory:
         self.values = {k: list(v) for k, v in state["values"].items()}
 
 
+Callback = Callable[[int, LossHistory], None]
+
+
 def train_loop(
     step_fn: StepFn,
     num_steps: int,
@@ -79,14 +82,17 @@ def train_loop(
     progress: bool = True,
     description: str = "training",
     sync_every: int = 50,
-    callback: Callable[[int, LossHistory], None] | None = None,
+    callback: Callback | None = None,
     callback_every: int = 0,
+    callbacks: Sequence[tuple[int, Callback]] = (),
 ) -> LossHistory:
     """Run ``step_fn`` for steps ``start_step .. num_steps-1`` and record what it returns.
 
     ``callback(step, history)`` runs after every ``callback_every`` steps (for snapshots,
-    evaluation or checkpoints) and after the last step.
+    evaluation or checkpoints) and after the last step. ``callbacks`` adds more such
+    ``(every, callback)`` pairs, each on its own period; they run in the order given, before ``callback``.
     """
+    scheduled = list(callbacks) + ([(callback_every, callback)] if callback is not None else [])
     history = history if history is not None else LossHistory()
     bar = tqdm(range(start_step, num_steps), desc=description, disable=not progress, initial=start_step, total=num_steps)
     step = start_step
@@ -96,9 +102,11 @@ def train_loop(
         if done % sync_every == 0 or done == num_steps:
             history.flush()
             bar.set_postfix({name: f"{values[-1]:.3f}" for name, values in history.values.items()}, refresh=False)
-        if callback is not None and ((callback_every and done % callback_every == 0) or done == num_steps):
+        due = [fn for every, fn in scheduled if (every and done % every == 0) or done == num_steps]
+        if due:
             history.flush()
-            callback(done, history)
+        for fn in due:
+            fn(done, history)
     bar.close()
     history.flush()
     return history
@@ -163,23 +171,25 @@ class Trainer:
         module = getattr(module, "module", module)  # DistributedDataParallel
         return getattr(module, "_orig_mod", module)  # torch.compile
 
+    def periodic_callbacks(self) -> list[tuple[int, Callback]]:
+        """``(every, callback)`` pairs that every run of this trainer needs (a val curve, say); see ``train_loop``."""
+        return []
+
     def fit(self, num_steps: int | None = None, **loop_options) -> LossHistory:
-        """Train up to step ``num_steps`` (default: the config's), continuing from ``self.step``."""
+        """Train up to step ``num_steps`` (default: the config's), continuing from ``self.step``.
+
+        ``loop_options`` go to ``train_loop``; ``periodic_callbacks()`` run first, then any given here.
+        """
         num_steps = num_steps if num_steps is not None else self.config.num_steps
         loop_options.setdefault("description", self.model_name)
-        user_callback = loop_options.pop("callback", None)
-
-        def track_step(done: int, history: LossHistory) -> None:
-            self.step = done
-            if user_callback is not None:
-                user_callback(done, history)
+        loop_options["callbacks"] = [*self.periodic_callbacks(), *loop_options.get("callbacks", ())]
 
         def step_fn(step: int):
             terms = self.training_step(step)
             self.step = step + 1
             return terms
 
-        train_loop(step_fn, num_steps, start_step=self.step, history=self.history, callback=track_step, **loop_options)
+        train_loop(step_fn, num_steps, start_step=self.step, history=self.history, **loop_options)
         return self.history
 
     def extra_state(self) -> dict:

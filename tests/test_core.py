@@ -248,6 +248,19 @@ def test_train_loop_records_named_terms_and_calls_back():
     assert history.mean("a", last=2) == 5.5 and history.mean("a", first=2) == 0.5
 
 
+def test_train_loop_runs_each_callback_on_its_own_period_in_order():
+    calls = []
+    train_loop(
+        lambda step: {"a": float(step)},
+        6,
+        progress=False,
+        callback=lambda step, h: calls.append(("user", step)),
+        callback_every=4,
+        callbacks=[(2, lambda step, h: calls.append(("two", step))), (3, lambda step, h: calls.append(("three", step)))],
+    )
+    assert calls == [("two", 2), ("three", 3), ("two", 4), ("user", 4), ("two", 6), ("three", 6), ("user", 6)]
+
+
 def test_loss_history_state_round_trip():
     history = LossHistory()
     history.append(0, {"loss": torch.tensor(1.5)})

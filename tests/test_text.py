@@ -187,8 +187,10 @@ def test_resume_continues_exactly(preset, tmp_path):
 def test_user_corpus_and_sampling():
     corpus = "to be or not to be, that is the question.\n" * 50
     trainer = make_trainer(GPTTrainer, "gpt", data=corpus, eval_every=2)
-    trainer.fit(progress=False)
-    assert trainer.val_curve["step"] == [2, 4, 6]
+    snapshots = []
+    trainer.fit(progress=False, callback=lambda step, history: snapshots.append(step), callback_every=3)
+    assert trainer.val_curve["step"] == [2, 4, 6], "a caller's callback must not replace the val curve"
+    assert snapshots == [3, 6]
     samples = trainer.sample(2, max_new_tokens=30, prompt="to be")
     assert len(samples) == 2 and all(s.startswith("to be") and len(s) == 35 for s in samples)
     with pytest.raises(ValueError, match="not in the vocabulary"):

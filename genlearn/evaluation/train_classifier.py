@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from genlearn.checkpoint import save_checkpoint
 from genlearn.data import InMemoryBatches, load_mnist, load_mnist_subset
 from genlearn.data.mnist import has_full_mnist
-from genlearn.device import pick_device
+from genlearn.device import configure_threads, pick_device
 from genlearn.evaluation.classifier import MODEL_NAME, MNISTClassifier, classifier_path
 from genlearn.seeding import seed_everything
 from genlearn.training import evaluating, train_loop
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    configure_threads(args.threads)
     config = ClassifierConfig(epochs=args.epochs)
     device = pick_device(args.device)
     model, results = train(config, device)

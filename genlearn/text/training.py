@@ -191,12 +191,11 @@ class TextTrainer(Trainer):
         self.schedulers["model"].step()
         return {"loss": loss.detach()}
 
-    def fit(self, num_steps: int | None = None, **loop_options):
-        """Train; with ``eval_every`` the whole val split is scored every that many steps (``val_curve``)."""
-        if self.config.eval_every and "callback" not in loop_options:
-            loop_options["callback"] = lambda step, history: self._record_val(step)
-            loop_options["callback_every"] = self.config.eval_every
-        return super().fit(num_steps, **loop_options)
+    def periodic_callbacks(self):
+        """With ``eval_every``, the whole val split is scored every that many steps into ``val_curve``."""
+        if not self.config.eval_every:
+            return []
+        return [(self.config.eval_every, lambda step, history: self._record_val(step))]
 
     def _record_val(self, step: int) -> None:
         self.val_curve["step"].append(step)
