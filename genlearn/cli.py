@@ -225,7 +225,7 @@ def train_command(args: argparse.Namespace) -> int:
             if done % log_every == 0 or done == target:
                 logger.log(done, history)
             if eval_every and done % eval_every == 0 and context.is_main:
-                logger.log_metrics(done, trainer.evaluate())
+                logger.log_metrics(done, trainer.metrics_recorded_at(done) or trainer.evaluate())
             if done % save_every == 0 and done < target:
                 save()
 

@@ -175,6 +175,10 @@ class Trainer:
         """``(every, callback)`` pairs that every run of this trainer needs (a val curve, say); see ``train_loop``."""
         return []
 
+    def metrics_recorded_at(self, step: int) -> dict[str, float] | None:
+        """What ``evaluate()`` would return at ``step``, if the trainer's own callbacks already computed it there."""
+        return None
+
     def fit(self, num_steps: int | None = None, **loop_options) -> LossHistory:
         """Train up to step ``num_steps`` (default: the config's), continuing from ``self.step``.
 

@@ -191,6 +191,7 @@ def test_user_corpus_and_sampling():
     trainer.fit(progress=False, callback=lambda step, history: snapshots.append(step), callback_every=3)
     assert trainer.val_curve["step"] == [2, 4, 6], "a caller's callback must not replace the val curve"
     assert snapshots == [3, 6]
+    assert trainer.metrics_recorded_at(6) == trainer.evaluate() and trainer.metrics_recorded_at(5) is None
     samples = trainer.sample(2, max_new_tokens=30, prompt="to be")
     assert len(samples) == 2 and all(s.startswith("to be") and len(s) == 35 for s in samples)
     with pytest.raises(ValueError, match="not in the vocabulary"):

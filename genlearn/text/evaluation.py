@@ -53,5 +53,9 @@ def evaluate_nll(
             count += int((y >= 0).sum())
     if count == 0:
         raise ValueError("no targets to score (every target is -1)")
-    nll = total / count
-    return {"nll": nll, "bits_per_char": nll / math.log(2), "perplexity": math.exp(nll), "num_targets": count}
+    return {**nll_metrics(total / count), "num_targets": count}
+
+
+def nll_metrics(nll: float) -> dict[str, float]:
+    """``nll`` (nats per character) with the same figure as ``bits_per_char`` (nll / ln 2) and ``perplexity`` (e^nll)."""
+    return {"nll": nll, "bits_per_char": nll / math.log(2), "perplexity": math.exp(nll)}

@@ -28,7 +28,7 @@ from genlearn.data import (
 from genlearn.precision import adamw
 from genlearn.seeding import seed_everything
 from genlearn.text.bigram import BigramCounts, BigramLanguageModel
-from genlearn.text.evaluation import evaluate_nll, sequential_windows
+from genlearn.text.evaluation import evaluate_nll, nll_metrics, sequential_windows
 from genlearn.text.gpt import GPT, GPTConfig
 from genlearn.text.mlp import MLPConfig, MLPLanguageModel
 from genlearn.training import Trainer
@@ -200,6 +200,13 @@ class TextTrainer(Trainer):
     def _record_val(self, step: int) -> None:
         self.val_curve["step"].append(step)
         self.val_curve["nll"].append(self.evaluate_split("val")["nll"])
+
+    def metrics_recorded_at(self, step: int) -> dict[str, float] | None:
+        # On a text corpus val is the only held-out split, so a val-curve point is all of ``evaluate()``.
+        if self.data.dataset != "text" or step not in self.val_curve["step"]:
+            return None
+        nll = self.val_curve["nll"][self.val_curve["step"].index(step)]
+        return {f"val_{key}": value for key, value in nll_metrics(nll).items()}
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) covering every target of split ``name`` exactly once."""
