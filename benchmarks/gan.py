@@ -10,8 +10,6 @@ for a full run, the shipped weights data/pretrained/gan.pt.
 
 from __future__ import annotations
 
-import reference_cpu  # noqa: I001  (before torch: it sets how OpenMP threads wait)
-
 import argparse
 import dataclasses
 import json
@@ -26,6 +24,8 @@ from genlearn.data import load_mnist
 from genlearn.data.mnist import has_full_mnist
 from genlearn.evaluation import classifier_metrics, real_data_metrics
 from genlearn.gan import DCGAN_PRESETS, GANTrainer
+
+import reference_cpu
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gan.json"
 TARGETS = {"inception_score": 6.5, "inception_score_aim": 7.5, "classes_present": 10, "max_min_ratio": 6.0}

@@ -29,8 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-import reference_cpu  # noqa: I001  (before torch: it sets how OpenMP threads wait, here and in the tracks' processes)
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -39,6 +37,8 @@ import torch  # noqa: E402
 from genlearn.device import describe_device, pick_device  # noqa: E402
 from genlearn.models import MODELS, ModelSpec  # noqa: E402
 from genlearn.seeding import seed_everything  # noqa: E402
+
+import reference_cpu  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 TRACKS = ("gan", "vae", "text")

@@ -10,8 +10,6 @@ the trained models are exported with ``genlearn.pretrained.export_pretrained``.
 
 from __future__ import annotations
 
-import reference_cpu  # noqa: I001  (before torch: it sets how OpenMP threads wait)
-
 import argparse
 import dataclasses
 import json
@@ -26,6 +24,8 @@ import torch
 import genlearn.text.gpt as gpt_module
 from genlearn.pretrained import export_pretrained
 from genlearn.text import PRESETS, BigramTrainer, GPTTrainer, GPTTrainingConfig, MLPTrainer
+
+import reference_cpu
 
 RESULTS = Path(__file__).resolve().parent / "results" / "text.json"
 SEEDS = (0, 1)

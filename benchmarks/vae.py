@@ -23,8 +23,6 @@ Results go to ``benchmarks/results/vae.json``; ``--smoke`` runs every part for a
 
 from __future__ import annotations
 
-import reference_cpu  # noqa: I001  (before torch: it sets how OpenMP threads wait)
-
 import argparse
 import dataclasses
 import json
@@ -48,6 +46,8 @@ from genlearn.data.mnist import FULL_SOURCE, SUBSET_SOURCE, load_mnist_subset  #
 from genlearn.device import describe_device  # noqa: E402
 from genlearn.pretrained import export_pretrained  # noqa: E402
 from genlearn.vae import PRESETS, VAETrainer  # noqa: E402
+
+import reference_cpu  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "vae.json"
 NUM_SAMPLES_FOR_METRICS = 10_000

@@ -37,7 +37,7 @@ def load_pretrained(trainer_class, device: torch.device | str, name: str | None 
     if not path.is_file():
         raise CheckpointError(
             f"no pretrained weights at {path}; restore them with `git checkout -- data/pretrained/{path.name}` "
-            f"or train them with `python -m genlearn train {trainer_class.model_name} --preset cpu`."
+            f"or retrain them with `python benchmarks/pretrain.py --models {name}`."
         )
     checkpoint = load_checkpoint(path, expected_model=trainer_class.model_name, map_location=device)
     trainer = trainer_class(trainer_class.config_class(**checkpoint.config), device, **trainer_options)

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from genlearn.checkpoint import load_checkpoint, save_checkpoint
+from genlearn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from genlearn.data import CharTokenizer, load_shakespeare
 from genlearn.pretrained import load_pretrained, pretrained_path
 from genlearn.text import (
@@ -214,8 +214,17 @@ def test_shipped_weights_load_and_sample(name, trainer_class):
     if not pretrained_path(name).is_file():
         pytest.skip(f"{pretrained_path(name)} is not shipped yet; benchmarks/text.py exports it")
     trainer = load_pretrained(trainer_class, "cpu", name)
+    preset = PRESETS[name]["cpu"]  # eval_every only sets how often training scores val (the benchmark times without)
+    assert dataclasses.replace(trainer.config, eval_every=preset.eval_every) == preset, (
+        "the shipped weights come from an older preset: retrain them (benchmarks/text.py)"
+    )
     samples = trainer.sample(3, max_new_tokens=40)
     assert len(samples) == 3 and all(isinstance(s, str) for s in samples)
+
+
+def test_missing_pretrained_weights_say_how_to_get_them():
+    with pytest.raises(CheckpointError, match=r"git checkout -- data/pretrained/no_such\.pt.*benchmarks/pretrain\.py"):
+        load_pretrained(GPTTrainer, "cpu", "no_such")
 
 
 def wrong_probabilities(counts, smoothing):
