@@ -97,8 +97,6 @@ def train(config: ClassifierConfig, device: torch.device) -> tuple[MNISTClassifi
     train_loop(step_fn, num_steps, description="classifier")
     seconds = time.perf_counter() - started
 
-    from genlearn.data.mnist import load_mnist_subset
-
     test = load_mnist("test")
     subset = load_mnist_subset("test")
     results = {

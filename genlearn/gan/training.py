@@ -156,9 +156,13 @@ class GANTrainer(Trainer):
     def _toy_data(self, data) -> torch.Tensor:
         config = self.config
         if data is None or isinstance(data, GaussianMixture2D):
-            self.mixture = data or ring_of_gaussians(config.ring_modes, config.ring_radius, config.ring_std)
+            self.mixture = data or self.configured_ring()
             return self.mixture.sample(config.num_data, torch.Generator().manual_seed(config.seed))
         return torch.as_tensor(data, dtype=torch.float32)
+
+    def configured_ring(self) -> GaussianMixture2D:
+        """The ring of Gaussians the config describes: the toy data, unless the caller passed other data."""
+        return ring_of_gaussians(self.config.ring_modes, self.config.ring_radius, self.config.ring_std)
 
     @staticmethod
     def _image_data(data) -> torch.Tensor:
@@ -219,8 +223,7 @@ class GANTrainer(Trainer):
         num_samples = num_samples or self.config.eval_samples
         samples = self.sample(num_samples, seed=self.config.seed)
         if self.config.architecture == "mlp":
-            mixture = self.mixture or ring_of_gaussians(self.config.ring_modes, self.config.ring_radius, self.config.ring_std)
-            coverage = mode_coverage(samples, mixture)
+            coverage = mode_coverage(samples, self.mixture or self.configured_ring())
             return {"modes_covered": float(coverage["modes_covered"]), "fraction_high_quality": coverage["fraction_high_quality"]}
         from genlearn.evaluation import classifier_metrics
 
