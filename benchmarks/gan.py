@@ -17,15 +17,16 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
-
 import genlearn
 from genlearn.data import load_mnist
 from genlearn.data.mnist import has_full_mnist
 from genlearn.evaluation import classifier_metrics, real_data_metrics
-from genlearn.gan import DCGAN_PRESETS, GANTrainer
+from genlearn.gan import DCGAN_PRESETS, DCGANTrainer
+from genlearn.pretrained import export_pretrained
+from genlearn.run import TIME_LIMIT
 
 import reference_cpu
+from timing import train_timed
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gan.json"
 TARGETS = {"inception_score": 6.5, "inception_score_aim": 7.5, "classes_present": 10, "max_min_ratio": 6.0}
@@ -50,16 +51,9 @@ def main() -> None:
     if not has_full_mnist():
         raise SystemExit("this benchmark trains on full MNIST; build data/full first (see data/README.md)")
     config = dataclasses.replace(DCGAN_PRESETS[args.preset], **json.loads(args.override))
-    genlearn.seed_everything(config.seed)
-    trainer = GANTrainer(config, device, data=load_mnist("train"))
-
-    chunk_seconds, chunk = [], 100
-    started = time.perf_counter()
-    while trainer.step < config.num_steps and time.perf_counter() - started < args.max_seconds:
-        chunk_start, first = time.perf_counter(), trainer.step
-        trainer.fit(min(config.num_steps, trainer.step + chunk), progress=False)
-        chunk_seconds.append((time.perf_counter() - chunk_start) / (trainer.step - first))
-    train_seconds = time.perf_counter() - started
+    trainer = DCGANTrainer(config, device, data=load_mnist("train"))
+    run, chunk_seconds = train_timed(trainer, args.max_seconds, chunk=100)
+    train_seconds = run.seconds
 
     evaluation_started = time.perf_counter()
     samples = trainer.sample(args.eval_samples, seed=1)
@@ -89,7 +83,7 @@ def main() -> None:
         "preset": args.preset,
         "config": dataclasses.asdict(config),
         "steps": trainer.step,
-        "stopped_by_time_cap": trainer.step < config.num_steps,
+        "stopped_by_time_cap": run.stopped_by == TIME_LIMIT,
         "train_seconds": round(train_seconds, 1),
         "median_ms_per_step": round(1000 * statistics.median(chunk_seconds), 1),
         "evaluation_seconds": round(evaluation_seconds, 1),
@@ -120,8 +114,6 @@ def main() -> None:
           f"{full['classes_present']} | {full['fid']:.1f} (vs train) | {small['fid']:.1f} (subset test vs subset train) |")
     print(f"\ntargets: {passed}; histogram {scores['class_histogram']}")
     if not args.no_export:
-        from genlearn.pretrained import export_pretrained
-
         print(f"wrote {export_pretrained(trainer)}")
 
 

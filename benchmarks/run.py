@@ -9,7 +9,7 @@ Parts:
 - ``gan``, ``vae``, ``text``: the model tracks' scripts ``benchmarks/<track>.py`` (quality against the
   course's targets; they also export the shipped weights), each in its own process. They write
   ``benchmarks/results/<track>.json``, which is folded into the table.
-- ``speed``: training throughput of every model of the ``genlearn`` command (images/s or tokens/s),
+- ``speed``: training throughput of every model in the registry, ``genlearn.models.MODELS`` (images/s or tokens/s),
   the median of three timed chunks after a warm-up, on the chosen device and preset.
 
 Writes ``benchmarks/results/README.md`` and ``benchmarks/results/all.json``; ``--smoke`` writes to
@@ -35,8 +35,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from genlearn.device import describe_device, pick_device  # noqa: E402
-from genlearn.models import MODELS, ModelSpec  # noqa: E402
-from genlearn.seeding import seed_everything  # noqa: E402
+from genlearn.models import MODELS, ModelEntry  # noqa: E402
 
 import reference_cpu  # noqa: E402
 
@@ -116,8 +115,6 @@ def machine(device: torch.device) -> dict:
 
 def track_part(track: str, smoke: bool) -> dict:
     script = ROOT / "benchmarks" / f"{track}.py"
-    if not script.is_file():
-        return {"status": "missing", "note": f"{script.relative_to(ROOT)} does not exist yet"}
     command = [sys.executable, str(script)]
     if smoke:
         if SMOKE_OPTIONS.get(track) is None:
@@ -161,54 +158,39 @@ def reused_track_part(track: str) -> dict:
 
 def speed_part(device: torch.device, preset: str, steps: int) -> dict:
     rows = {}
-    for spec in MODELS.values():
-        try:
-            rows[spec.name] = measure_speed(spec, device, preset, steps)
-        except ImportError as error:
-            rows[spec.name] = {"status": "missing", "note": f"{spec.trainer} cannot be imported ({error})"}
-        row = rows[spec.name]
-        if "per_second" in row:
-            print(f"| {spec.name} | {row['ms_per_step']:.1f} ms/step | {row['per_second']:,.0f} {spec.unit}/s |", flush=True)
+    for entry in MODELS.values():
+        row = rows[entry.name] = measure_speed(entry, device, preset, steps)
+        print(f"| {entry.name} | {row['ms_per_step']:.1f} ms/step | {row['per_second']:,.0f} {row['unit']} |", flush=True)
     return {"status": "ok", "preset": preset, "timed_steps": steps, "device": describe_device(device), "models": rows}
 
 
-def measure_speed(spec: ModelSpec, device: torch.device, preset: str, steps: int) -> dict:
+def measure_speed(entry: ModelEntry, device: torch.device, preset: str, steps: int) -> dict:
     """Median time of a training step (forward, backward, optimizer) over three chunks, after warm-up steps."""
-    config = spec.presets()[preset]
-    seed_everything(config.seed)
-    trainer = spec.trainer_class()(config, device)
+    config = entry.load_presets()[preset]
+    trainer = entry.trainer_class()(config, device)
     chunk = max(1, steps // 3)
-    for step in range(max(2, chunk // 2)):
-        trainer.training_step(step)
     times = []
-    for _ in range(3):
-        synchronize(device)
-        started = time.perf_counter()
-        for step in range(chunk):
+    with trainer.own_rng():  # dropout draws from the trainer's random state, as in a run
+        for step in range(max(2, chunk // 2)):
             trainer.training_step(step)
-        synchronize(device)
-        times.append((time.perf_counter() - started) / chunk)
+        for _ in range(3):
+            synchronize(device)
+            started = time.perf_counter()
+            for step in range(chunk):
+                trainer.training_step(step)
+            synchronize(device)
+            times.append((time.perf_counter() - started) / chunk)
     seconds_per_step = statistics.median(times)
-    items = items_per_step(spec, trainer)
+    items = trainer.items_per_step()  # images in the batch, or predicted tokens (names: real targets, not padding)
     return {
         "preset": preset,
         "batch_size": config.batch_size,
-        f"{spec.unit}_per_step": round(items, 1),
+        f"{trainer.unit}_per_step": round(items, 1),
         "parameters": sum(p.numel() for m in trainer.modules.values() for p in m.parameters()),
         "ms_per_step": round(1000 * seconds_per_step, 2),
         "per_second": round(items / seconds_per_step, 1),
-        "unit": f"{spec.unit}/s",
+        "unit": f"{trainer.unit}/s",
     }
-
-
-def items_per_step(spec: ModelSpec, trainer) -> float:
-    """What one step learns from: images in the batch, or predicted tokens (names: real targets, not padding)."""
-    if spec.unit == "images":
-        return float(trainer.config.batch_size)
-    if trainer.data.dataset == "names":
-        targets = trainer.data.splits["train"][1]
-        return trainer.config.batch_size * (targets != -1).sum().item() / len(targets)
-    return float(trainer.config.batch_size * trainer.window_length())
 
 
 def synchronize(device: torch.device) -> None:
@@ -250,9 +232,6 @@ def markdown(results: dict) -> str:
                 "|---|---:|---:|---:|---:|---:|",
             ]
             for model, row in part["models"].items():
-                if "per_second" not in row:
-                    lines.append(f"| {model} | | | | {row['note']} | |")
-                    continue
                 unit = row["unit"].split("/")[0]
                 lines.append(
                     f"| {model} | {row['batch_size']} | {row[f'{unit}_per_step']:,.0f} {unit} | {row['ms_per_step']:.1f} "

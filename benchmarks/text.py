@@ -15,15 +15,22 @@ import dataclasses
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-import genlearn.text.gpt as gpt_module
-from genlearn.pretrained import export_pretrained
-from genlearn.text import PRESETS, BigramTrainer, GPTTrainer, GPTTrainingConfig, MLPTrainer
+from genlearn.pretrained import export_pretrained, load_pretrained
+from genlearn.text import (
+    BIGRAM_PRESETS,
+    GPT_NAMES_PRESETS,
+    GPT_PRESETS,
+    MLP_PRESETS,
+    BigramTrainer,
+    GPTTrainer,
+    GPTTrainingConfig,
+    MLPTrainer,
+)
 
 import reference_cpu
 
@@ -33,7 +40,7 @@ TIME_RATIO_TARGET = 0.35
 
 # nanoGPT's published CPU recipe (README, "I only have a MacBook"), on our corpus, tokenizer and evaluation.
 NANOGPT_CPU_BASELINE = GPTTrainingConfig(
-    dataset="text", context_length=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False,
+    dataset="text", context_length=64, num_layers=4, num_heads=4, embedding_dim=128, dropout=0.0, bias=False,
     num_steps=2000, batch_size=12, learning_rate=1e-3, min_learning_rate=1e-4, warmup_steps=100,
     weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_every=0,
 )
@@ -53,23 +60,20 @@ def timed_fit(trainer) -> float:
 def attention_part(steps: int = 25) -> dict:
     """ms per training step with matmul attention vs F.scaled_dot_product_attention on this CPU.
 
-    Two identical trainers take turns step by step, so drifting machine load hits both paths alike.
+    Two trainers that differ only in their attention path take turns step by step, so drifting machine
+    load hits both paths alike.
     """
     results = {}
-    for name, config in (("nanogpt_cpu_baseline", NANOGPT_CPU_BASELINE), ("gpt_cpu_preset", PRESETS["gpt"]["cpu"])):
-        trainers = {sdpa: GPTTrainer(dataclasses.replace(config, num_steps=10**6), cpu()) for sdpa in (False, True)}
-        times = {False: [], True: []}
+    paths = ("matmul", "sdpa")
+    for name, config in (("nanogpt_cpu_baseline", NANOGPT_CPU_BASELINE), ("gpt_cpu_preset", GPT_PRESETS["cpu"])):
+        trainers = {path: GPTTrainer(dataclasses.replace(config, num_steps=10**6, attention=path), cpu()) for path in paths}
+        times = {path: [] for path in paths}
         for step in range(steps + 5):
-            for sdpa, trainer in trainers.items():
-                gpt_module.SDPA_ON_CPU = sdpa
+            for path, trainer in trainers.items():
                 start = time.perf_counter()
                 trainer.training_step(step)
-                times[sdpa].append(time.perf_counter() - start)
-        gpt_module.SDPA_ON_CPU = False
-        results[name] = {
-            "matmul_ms_per_step": 1000 * statistics.median(times[False][5:]),
-            "sdpa_ms_per_step": 1000 * statistics.median(times[True][5:]),
-        }
+                times[path].append(time.perf_counter() - start)
+        results[name] = {f"{path}_ms_per_step": 1000 * statistics.median(times[path][5:]) for path in paths}
         print(f"| {name} | matmul {results[name]['matmul_ms_per_step']:.1f} ms | sdpa {results[name]['sdpa_ms_per_step']:.1f} ms |")
     return {"attention_path_cpu": results}
 
@@ -77,13 +81,13 @@ def attention_part(steps: int = 25) -> dict:
 def names_part() -> dict:
     device = cpu()
     results = {}
-    bigram = BigramTrainer(PRESETS["bigram"]["cpu"], device)
+    bigram = BigramTrainer(BIGRAM_PRESETS["cpu"], device)
     results["count_bigram"] = {"test_nll": bigram.evaluate_split("test", bigram.count_model())["nll"]}
     seconds = timed_fit(bigram)
     results["neural_bigram"] = {"test_nll": bigram.evaluate_split("test")["nll"], "train_seconds": seconds}
     export_pretrained(bigram, "bigram")
-    for name, trainer_class in (("mlp", MLPTrainer), ("gpt_names", GPTTrainer)):
-        trainer = trainer_class(PRESETS[name]["cpu"], device)
+    for name, trainer_class, presets in (("mlp", MLPTrainer, MLP_PRESETS), ("gpt_names", GPTTrainer, GPT_NAMES_PRESETS)):
+        trainer = trainer_class(presets["cpu"], device)
         seconds = timed_fit(trainer)
         results[name] = {
             "val_nll": trainer.evaluate_split("val")["nll"],
@@ -95,7 +99,7 @@ def names_part() -> dict:
         print(f"| {name} | test {results[name]['test_nll']:.4f} | {seconds:.0f} s |")
     # The GPT's target is the tight one: check that it holds over the other seed too (not exported).
     for seed in SEEDS[1:]:
-        trainer = GPTTrainer(dataclasses.replace(PRESETS["gpt_names"]["cpu"], seed=seed), device)
+        trainer = GPTTrainer(dataclasses.replace(GPT_NAMES_PRESETS["cpu"], seed=seed), device)
         timed_fit(trainer)
         results[f"gpt_names_seed{seed}"] = {
             "val_nll": trainer.evaluate_split("val")["nll"],
@@ -109,7 +113,7 @@ def names_part() -> dict:
 
 def shakespeare_part() -> dict:
     device = cpu()
-    ours_config = dataclasses.replace(PRESETS["gpt"]["cpu"], eval_every=0)  # time training only, as for the baseline
+    ours_config = dataclasses.replace(GPT_PRESETS["cpu"], eval_every=0)  # time training only, as for the baseline
     runs = []
     for seed in SEEDS:
         run = {"seed": seed}
@@ -136,8 +140,6 @@ def shakespeare_part() -> dict:
 
 
 def generation_part() -> dict:
-    from genlearn.pretrained import load_pretrained
-
     device = cpu()
     trainer = load_pretrained(GPTTrainer, device, "gpt")
     model = trainer.model

@@ -7,7 +7,7 @@ Run from the repository root, under the shared CPU lock (it takes about 30 minut
 (``nice -n -10``, as root, gives the locked run priority over unlocked jobs on the shared machine.)
 
 What it measures (1 or 2 torch threads, whichever a probe at the start finds faster; the load average is recorded):
-1. ``PRESETS["cpu"]`` trained on full MNIST for at most 15 minutes of wall clock, scored on a fixed
+1. ``VAE_PRESETS["cpu"]`` trained on full MNIST for at most 15 minutes of wall clock, scored on a fixed
    1,000-image test subset (``fixed_test_subset(test, 1000, seed=0)``: the first 1,000 of
    ``torch.randperm(10000)`` from a CPU generator seeded 0, each binarized once by a CPU generator seeded 0);
    IWAE bound at k = 5000 (± its standard error over images) and -ELBO. Sample quality by the shared
@@ -37,42 +37,37 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision import datasets, transforms
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from genlearn.data import load_mnist  # noqa: E402
-from genlearn.data.mnist import FULL_SOURCE, SUBSET_SOURCE, load_mnist_subset  # noqa: E402
+from genlearn.data.mnist import FULL_SOURCE, SUBSET_SOURCE, default_root, load_mnist_subset  # noqa: E402
 from genlearn.device import describe_device  # noqa: E402
+from genlearn.evaluation import classifier_metrics  # noqa: E402
 from genlearn.pretrained import export_pretrained  # noqa: E402
-from genlearn.vae import PRESETS, VAETrainer  # noqa: E402
+from genlearn.vae import VAE_PRESETS, VAETrainer  # noqa: E402
 
 import reference_cpu  # noqa: E402
+from timing import train_timed  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "vae.json"
 NUM_SAMPLES_FOR_METRICS = 10_000
 SUBSET_STEPS = 6_000  # about 190 epochs of the 4,000 bundled digits
 # Ours in the same-loss, same-time comparison: pytorch/examples' architecture on [0, 1] pixels, genlearn's training
 # (learning rate 2e-3 decayed to 1e-4: at 7,750 steps it scored 104.4 against 105.5 for 1e-3, and 104.2 with a 50-d latent).
-SAME_TIME_CHANGES = {"hidden_dim": 400, "num_hidden_layers": 1, "latent_dim": 20, "binarize": False, "learning_rate": 2e-3}
+SAME_TIME_CHANGES = {"hidden_dim": 400, "num_layers": 1, "latent_dim": 20, "binarize": False, "learning_rate": 2e-3}
 
 
 def train_for(trainer: VAETrainer, seconds: float, chunk: int = 250) -> dict:
-    """Train up to the config's num_steps, stopping early once ``seconds`` of wall clock would be exceeded."""
-    start = time.perf_counter()
-    chunk_times = []
-    while trainer.step < trainer.config.num_steps:
-        chunk_start = time.perf_counter()
-        trainer.fit(min(trainer.step + chunk, trainer.config.num_steps), progress=False)
-        chunk_times.append((time.perf_counter() - chunk_start) / chunk)
-        elapsed = time.perf_counter() - start
-        if elapsed + chunk * chunk_times[-1] > seconds:
-            break
+    """Train up to the config's num_steps, stopping early at ``seconds`` of wall clock."""
+    run, chunk_seconds = train_timed(trainer, seconds, chunk)
     return {
         "steps": trainer.step,
         "planned_steps": trainer.config.num_steps,
-        "train_seconds": round(time.perf_counter() - start, 1),
-        "median_ms_per_step": round(1000 * statistics.median(chunk_times), 2),
+        "train_seconds": round(run.seconds, 1),
+        "median_ms_per_step": round(1000 * statistics.median(chunk_seconds), 2),
         "final_train_neg_elbo_last_500": round(trainer.history.mean("neg_elbo", last=500), 2),
     }
 
@@ -114,14 +109,9 @@ def timed_evaluate(trainer: VAETrainer, **options) -> dict:
 
 
 def sample_metrics(trainer: VAETrainer, num_samples: int) -> dict:
-    try:
-        from genlearn.evaluation import classifier_metrics
-    except ImportError as error:  # the shared metrics may land after this run starts: say so in the results
-        return {"unavailable": f"{type(error).__name__}: {error}"}
-    generator = torch.Generator().manual_seed(0)
     results = {}
     for kind, binary in (("mean", False), ("binary", True)):
-        images = trainer.sample(num_samples, generator=generator, binary=binary)
+        images = trainer.sample(num_samples, seed=0, binary=binary)
         scores = classifier_metrics(images)
         results[kind] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in scores.items()}
     return results
@@ -163,8 +153,6 @@ def examples_loss(recon_x, x, mu, logvar):
 
 def run_examples_baseline(root: Path, epochs: int) -> dict:
     """pytorch/examples' training script (CPU branch: no workers), timed from the first epoch to the last test."""
-    from torchvision import datasets, transforms
-
     torch.manual_seed(1)
     train_loader = torch.utils.data.DataLoader(
         datasets.MNIST(root, train=True, transform=transforms.ToTensor()), batch_size=128, shuffle=True
@@ -201,7 +189,7 @@ def run_examples_baseline(root: Path, epochs: int) -> dict:
 
 def part_full(train, test, device, smoke: bool, train_limit: float, iwae_k: int, results: dict) -> dict:
     """Full binarized MNIST with the CPU preset, at most ``train_limit`` seconds; exports the weights."""
-    config = PRESETS["cpu"]
+    config = VAE_PRESETS["cpu"]
     if smoke:
         config = dataclasses.replace(config, num_steps=400)
     # The learning rate decays over num_steps: shorten the preset's run to what fits in the time limit at the probed speed.
@@ -225,7 +213,7 @@ def part_full(train, test, device, smoke: bool, train_limit: float, iwae_k: int,
 
 def part_subset(device, smoke: bool, train_limit: float, iwae_k: int) -> dict:
     """The same recipe on the bundled 4,000/1,000-digit subset, for ``SUBSET_STEPS`` steps."""
-    subset_config = dataclasses.replace(PRESETS["cpu"], num_steps=200 if smoke else SUBSET_STEPS)
+    subset_config = dataclasses.replace(VAE_PRESETS["cpu"], num_steps=200 if smoke else SUBSET_STEPS)
     trainer = VAETrainer(subset_config, device, data=(load_mnist_subset("train"), load_mnist_subset("test")))
     subset = {"source": SUBSET_SOURCE, "config": dataclasses.asdict(subset_config)}
     subset["training"] = train_for(trainer, train_limit)
@@ -243,10 +231,10 @@ def part_same_loss(train, test, device, smoke: bool) -> dict:
     # One thread for both: two threads spin-wait on each other whenever another job wakes up on this shared
     # machine (one such burst stretched a 250-step chunk of ours to 25 s), which makes a 40-second race a lottery.
     reference_cpu.use_threads(1)
-    baseline = run_examples_baseline(ROOT / "data" / "full", epochs=1 if smoke else 10)
+    baseline = run_examples_baseline(default_root(), epochs=1 if smoke else 10)
     print("pytorch/examples VAE:", baseline, flush=True)
     budget = baseline["seconds"]
-    ours_config = dataclasses.replace(PRESETS["cpu"], **SAME_TIME_CHANGES)
+    ours_config = dataclasses.replace(VAE_PRESETS["cpu"], **SAME_TIME_CHANGES)
     probe = VAETrainer(ours_config, device, data=(train, test))
     probe_start = time.perf_counter()
     probe.fit(100, progress=False)
@@ -299,8 +287,8 @@ def main() -> None:
     results["load_average_at_start"] = [round(v, 2) for v in os.getloadavg()]
     train, test = load_mnist("train"), load_mnist("test")
     if train.source != FULL_SOURCE:
-        raise SystemExit("full MNIST is not under data/full; build it first (see data/README.md)")
-    probe = VAETrainer(PRESETS["cpu"], device, data=(train, test))  # a throwaway copy: the probe's steps are not kept
+        raise SystemExit(f"full MNIST is not under {default_root()}; build it first (see data/README.md)")
+    probe = VAETrainer(VAE_PRESETS["cpu"], device, data=(train, test))  # a throwaway copy: the probe's steps are not kept
     results["threads"] = pick_threads(probe)
     print("threads:", results["threads"], flush=True)
     conditions = {"threads": results["threads"], "load_average_at_start": results["load_average_at_start"]}

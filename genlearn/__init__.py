@@ -2,7 +2,9 @@
 
 The course's structure is the package's structure:
 - ``genlearn.data``: bundled datasets, tokenizers, in-memory batching;
-- the training core: ``device``, ``seeding``, ``budget``, ``precision``, ``checkpoint``, ``training``;
+- the training core: ``device``, ``seeding``, ``budget``, ``precision``, ``checkpoint``, ``training`` (the loop,
+  its callbacks and the ``Trainer`` protocol every model family follows) and ``run`` (a training run:
+  checkpoints, resume, logs, stopping); ``models`` is the registry of every trainable model;
 - one subpackage per model family: ``gan``, ``vae``, ``text``;
 - ``evaluation``: the MNIST classifier metrics shared by the image models;
 - ``plotting`` and ``widgets`` for the notebooks, and ``cli`` for instructors.
@@ -12,17 +14,24 @@ from genlearn.budget import Presets, active_preset
 from genlearn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from genlearn.device import DeviceUnavailableError, configure_threads, describe_device, pick_device
 from genlearn.precision import Precision
+from genlearn.run import Run, RunError, RunResult
 from genlearn.seeding import seed_everything
-from genlearn.training import LossHistory, evaluating, train_loop
+from genlearn.training import Callback, LossHistory, StopTraining, Trainer, evaluating, train_loop
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Callback",
     "CheckpointError",
     "DeviceUnavailableError",
     "LossHistory",
     "Precision",
     "Presets",
+    "Run",
+    "RunError",
+    "RunResult",
+    "StopTraining",
+    "Trainer",
     "active_preset",
     "configure_threads",
     "describe_device",

@@ -151,13 +151,11 @@ def strip_wrapper_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, tor
 
 
 def load_module_state(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Load weights into ``module`` (unwrapping compile/DDP prefixes on both sides), with a clear error on mismatch."""
-    target = getattr(module, "_orig_mod", module)
-    target = getattr(target, "module", target)
+    """Load weights (names stripped of compile/DDP prefixes) into an unwrapped ``module``, with a clear error on mismatch."""
     try:
-        target.load_state_dict(strip_wrapper_prefixes(state_dict))
+        module.load_state_dict(strip_wrapper_prefixes(state_dict))
     except RuntimeError as error:
         raise CheckpointError(
-            f"the weights in {source} do not fit this {type(target).__name__} "
+            f"the weights in {source} do not fit this {type(module).__name__} "
             f"({str(error).splitlines()[0]}); it was trained with another config."
         ) from error

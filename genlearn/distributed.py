@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 
 class DistributedSetupError(RuntimeError):
@@ -70,8 +71,6 @@ def setup(device: torch.device) -> tuple[Context, torch.device]:
 
 def wrap_trainer(trainer, context: Context) -> None:
     """Give the trainer its rank and wrap every module that learns in DistributedDataParallel."""
-    from torch.nn.parallel import DistributedDataParallel
-
     trainer.rank, trainer.world_size = context.rank, context.world_size
     learning = [
         name

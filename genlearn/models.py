@@ -1,7 +1,8 @@
-"""Every trainable model of the course by name, for the command line and the benchmarks.
+"""Every trainable model of the course by name: the table the command line, the benchmarks and the tests read.
 
-Entries name their trainer and presets as import paths, so that ``genlearn --help`` does not
-import the model code; ``ModelSpec.trainer_class()`` and ``.presets()`` import on first use.
+An entry names its trainer and presets by import path, so that ``genlearn --help`` does not import the
+model code; ``ModelEntry.trainer_class()`` and ``.presets()`` import on first use. A new model family adds
+one ``register(ModelEntry(...))`` line here (or in its own code, for a family outside the package).
 """
 
 from __future__ import annotations
@@ -9,31 +10,25 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-# What --data means for each kind of model.
-DATA_KINDS = {
-    "mnist": "an MNIST root folder (holding MNIST/raw/, as torchvision writes it)",
-    "text": "a UTF-8 text file",
-    "names": "a UTF-8 text file with one name per line",
-}
+# What --data takes, per kind of training data.
+MNIST_ROOT = "an MNIST root folder (holding MNIST/raw/, as torchvision writes it)"
+TEXT_FILE = "a UTF-8 text file"
+NAMES_FILE = "a UTF-8 text file with one name per line"
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    trainer: str  # "package.module:TrainerClass"
-    presets_path: str  # "package.module:PRESETS"
-    presets_key: str | None  # the entry of a dict of presets, for modules that keep several
-    data: str  # a key of DATA_KINDS
-    unit: str  # what throughput counts: "images" or "tokens"
+class ModelEntry:
+    name: str  # the command line's name, and the shipped weights' file name
+    trainer: str  # "package.module:TrainerClass", a subclass of genlearn.training.Trainer
+    presets: str  # "package.module:PRESETS", a genlearn.budget.Presets of the trainer's config
+    data: str  # what --data takes
     summary: str
-    mnist_splits: tuple[str, ...] = ("train",)  # MNIST models: the splits the trainer's ``data`` holds, in order
 
     def trainer_class(self) -> type:
         return _import(self.trainer)
 
-    def presets(self):
-        presets = _import(self.presets_path)
-        return presets if self.presets_key is None else presets[self.presets_key]
+    def load_presets(self):
+        return _import(self.presets)
 
 
 def _import(path: str):
@@ -41,60 +36,43 @@ def _import(path: str):
     return getattr(importlib.import_module(module_name), attribute)
 
 
-MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "gan",
-            "genlearn.gan.training:GANTrainer",
-            "genlearn.gan.training:DCGAN_PRESETS",
-            None,
-            "mnist",
-            "images",
-            "DCGAN on 28x28 MNIST",
-        ),
-        ModelSpec(
-            "vae",
-            "genlearn.vae.training:VAETrainer",
-            "genlearn.vae.training:PRESETS",
-            None,
-            "mnist",
-            "images",
-            "VAE with a Bernoulli decoder on binarized MNIST",
-            ("train", "test"),
-        ),
-        ModelSpec(
-            "bigram",
-            "genlearn.text.training:BigramTrainer",
-            "genlearn.text.training:PRESETS",
-            "bigram",
-            "names",
-            "tokens",
-            "neural bigram language model on names",
-        ),
-        ModelSpec(
-            "mlp",
-            "genlearn.text.training:MLPTrainer",
-            "genlearn.text.training:PRESETS",
-            "mlp",
-            "names",
-            "tokens",
-            "MLP language model (Bengio 2003) on names",
-        ),
-        ModelSpec(
-            "gpt",
-            "genlearn.text.training:GPTTrainer",
-            "genlearn.text.training:PRESETS",
-            "gpt",
-            "text",
-            "tokens",
-            "character-level GPT on Shakespeare",
-        ),
-    )
-}
+MODELS: dict[str, ModelEntry] = {}
 
 
-def get_model(name: str) -> ModelSpec:
+def register(entry: ModelEntry) -> ModelEntry:
+    if entry.name in MODELS:
+        raise ValueError(f"a model named {entry.name!r} is already registered")
+    MODELS[entry.name] = entry
+    return entry
+
+
+def get_model(name: str) -> ModelEntry:
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}.")
     return MODELS[name]
+
+
+register(ModelEntry(
+    name="gan", trainer="genlearn.gan.training:DCGANTrainer", presets="genlearn.gan.training:DCGAN_PRESETS",
+    data=MNIST_ROOT, summary="DCGAN on 28x28 MNIST",
+))
+register(ModelEntry(
+    name="vae", trainer="genlearn.vae.training:VAETrainer", presets="genlearn.vae.training:VAE_PRESETS",
+    data=MNIST_ROOT, summary="VAE with a Bernoulli decoder on binarized MNIST",
+))
+register(ModelEntry(
+    name="bigram", trainer="genlearn.text.training:BigramTrainer", presets="genlearn.text.training:BIGRAM_PRESETS",
+    data=NAMES_FILE, summary="neural bigram language model on names",
+))
+register(ModelEntry(
+    name="mlp", trainer="genlearn.text.training:MLPTrainer", presets="genlearn.text.training:MLP_PRESETS",
+    data=NAMES_FILE, summary="MLP language model (Bengio 2003) on names",
+))
+register(ModelEntry(
+    name="gpt_names", trainer="genlearn.text.training:GPTTrainer", presets="genlearn.text.training:GPT_NAMES_PRESETS",
+    data=NAMES_FILE, summary="GPT on names (makemore's transformer)",
+))
+register(ModelEntry(
+    name="gpt", trainer="genlearn.text.training:GPTTrainer", presets="genlearn.text.training:GPT_PRESETS",
+    data=TEXT_FILE, summary="character-level GPT on Shakespeare",
+))

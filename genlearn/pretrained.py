@@ -1,7 +1,8 @@
 """Pretrained weights shipped in ``data/pretrained/``, so a student sees good samples without training.
 
 Each file is a weights-only genlearn checkpoint written by ``export_pretrained`` at the end of a
-full-length run (``benchmarks/``); it carries the config it was trained with.
+full-length run (``benchmarks/``); it carries the config it was trained with, and loads through
+``Trainer.from_checkpoint`` like any other checkpoint.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from genlearn.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
+from genlearn.checkpoint import CheckpointError, save_checkpoint
 from genlearn.data.files import data_dir
 
 
@@ -30,8 +31,11 @@ def export_pretrained(trainer, name: str | None = None) -> Path:
     )
 
 
-def load_pretrained(trainer_class, device: torch.device | str, name: str | None = None, **trainer_options):
-    """Build a ``trainer_class`` with the shipped checkpoint's config and load its weights."""
+def load_pretrained(trainer_class, device: torch.device | str, name: str | None = None, **options):
+    """The shipped ``name`` (default: the trainer's model name) as a ``trainer_class``, on ``device``.
+
+    ``options`` go to ``Trainer.from_checkpoint`` (``data=``, ``precision=``).
+    """
     name = name or trainer_class.model_name
     path = pretrained_path(name)
     if not path.is_file():
@@ -39,9 +43,4 @@ def load_pretrained(trainer_class, device: torch.device | str, name: str | None 
             f"no pretrained weights at {path}; restore them with `git checkout -- data/pretrained/{path.name}` "
             f"or retrain them with `python benchmarks/pretrain.py --models {name}`."
         )
-    checkpoint = load_checkpoint(path, expected_model=trainer_class.model_name, map_location=device)
-    trainer = trainer_class(trainer_class.config_class(**checkpoint.config), device, **trainer_options)
-    for module_name in trainer.modules:
-        load_module_state(trainer.unwrapped(module_name), checkpoint.state[f"module.{module_name}"], source=str(path))
-    trainer.step = checkpoint.step
-    return trainer
+    return trainer_class.from_checkpoint(path, device, **options)

@@ -1,16 +1,27 @@
-"""The training core shared by every model: a loop with a progress bar and a loss history.
+"""The training core shared by every model: the loop, its callbacks, and the protocol a model family follows.
 
-A model family supplies ``step_fn(step) -> {name: loss}``, which draws its batch, runs
-forward and backward, and steps its optimizers. The loop owns everything else.
+A model family is a subclass of ``Trainer``. It says how to build its networks from a config, how to take
+one optimizer step, how to sample, save samples and evaluate. ``genlearn.run.Run`` owns everything around
+the steps (checkpoints, resume, logs, stopping), so the command line, the notebooks and the benchmarks
+train every family the same way.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
+
+from genlearn.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_module_state
+from genlearn.precision import Precision
+from genlearn.seeding import fresh_rng_state, rng_state, set_rng_state
 
 StepFn = Callable[[int], Mapping[str, torch.Tensor | float]]
 
@@ -70,7 +81,19 @@ class LossHistory:
         self.values = {k: list(v) for k, v in state["values"].items()}
 
 
-Callback = Callable[[int, LossHistory], None]
+@dataclass(frozen=True)
+class Callback:
+    """``fn(step, history)`` after every ``every`` steps (0: never periodically) and after the last step."""
+
+    every: int
+    fn: Callable[[int, LossHistory], None]
+
+    def due(self, done: int, num_steps: int) -> bool:
+        return (self.every > 0 and done % self.every == 0) or done == num_steps
+
+
+class StopTraining(Exception):
+    """Raised by a step function or a callback to end ``train_loop`` after a whole step."""
 
 
 def train_loop(
@@ -82,33 +105,30 @@ def train_loop(
     progress: bool = True,
     description: str = "training",
     sync_every: int = 50,
-    callback: Callback | None = None,
-    callback_every: int = 0,
-    callbacks: Sequence[tuple[int, Callback]] = (),
+    callbacks: Sequence[Callback] = (),
 ) -> LossHistory:
-    """Run ``step_fn`` for steps ``start_step .. num_steps-1`` and record what it returns.
+    """Run ``step_fn`` for steps ``start_step .. num_steps-1`` and record the named terms it returns.
 
-    ``callback(step, history)`` runs after every ``callback_every`` steps (for snapshots,
-    evaluation or checkpoints) and after the last step. ``callbacks`` adds more such
-    ``(every, callback)`` pairs, each on its own period; they run in the order given, before ``callback``.
+    ``callbacks`` run in the order given, each on its own period. ``StopTraining`` from either ends the
+    loop with the history flushed, and propagates to the caller.
     """
-    scheduled = list(callbacks) + ([(callback_every, callback)] if callback is not None else [])
     history = history if history is not None else LossHistory()
     bar = tqdm(range(start_step, num_steps), desc=description, disable=not progress, initial=start_step, total=num_steps)
-    step = start_step
-    for step in bar:
-        history.append(step, step_fn(step))
-        done = step + 1
-        if done % sync_every == 0 or done == num_steps:
-            history.flush()
-            bar.set_postfix({name: f"{values[-1]:.3f}" for name, values in history.values.items()}, refresh=False)
-        due = [fn for every, fn in scheduled if (every and done % every == 0) or done == num_steps]
-        if due:
-            history.flush()
-        for fn in due:
-            fn(done, history)
-    bar.close()
-    history.flush()
+    try:
+        for step in bar:
+            history.append(step, step_fn(step))
+            done = step + 1
+            if done % sync_every == 0 or done == num_steps:
+                history.flush()
+                bar.set_postfix({name: f"{values[-1]:.3f}" for name, values in history.values.items()}, refresh=False)
+            due = [callback for callback in callbacks if callback.due(done, num_steps)]
+            if due:
+                history.flush()
+            for callback in due:
+                callback.fn(done, history)
+    finally:
+        bar.close()
+        history.flush()
     return history
 
 
@@ -126,22 +146,39 @@ def evaluating(*modules: torch.nn.Module) -> Iterator[None]:
             module.train(mode)
 
 
-class Trainer:
-    """One object that owns a model family's modules, optimizers, batches and history.
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """The module inside any DistributedDataParallel and ``torch.compile`` wrappers, in whatever order they nest."""
+    while True:
+        if isinstance(module, DistributedDataParallel):
+            module = module.module
+        elif hasattr(module, "_orig_mod"):  # torch.compile's OptimizedModule
+            module = module._orig_mod
+        else:
+            return module
 
-    Subclasses set ``model_name``, build their modules and optimizers in ``__init__``
-    (registering them with ``self.modules`` and ``self.optimizers``) and implement
-    ``training_step``. Losses must be computed by calling the modules themselves
-    (``self.modules[name](...)``), so that DistributedDataParallel or ``torch.compile``
-    wrappers installed by ``wrap_modules`` take effect.
+
+class DataError(ValueError):
+    """A user's data that a model family cannot learn from; the message names the file and the problem."""
+
+
+class Trainer(abc.ABC):
+    """The protocol of a model family: what the command line, ``Run``, the benchmarks and the notebooks rely on.
+
+    A family sets the class attributes and implements the abstract methods. ``__init__`` is the same for every
+    family: it seeds the trainer's own random state from ``config.seed`` and calls ``build(data)`` under it.
+    The caller's global random state is never touched: training steps draw from the trainer's own state
+    (``own_rng``), which checkpoints save for exact resume.
+
+    Losses must be computed by calling the registered modules (``self.modules[name](...)``), so that the
+    DistributedDataParallel or ``torch.compile`` wrappers installed by ``wrap_modules`` take effect.
     """
 
-    model_name: str = ""
-    config_class: type = object  # the config dataclass, so checkpoints can rebuild the trainer
+    model_name: ClassVar[str]  # what checkpoints record and check
+    config_class: ClassVar[type]  # the config dataclass, so a checkpoint's config dict rebuilds the trainer
+    unit: ClassVar[str]  # what one step learns from: "images" or "tokens" (see ``items_per_step``)
 
-    def __init__(self, config, device: torch.device | str, precision: str = "auto"):
-        from genlearn.precision import Precision
-
+    def __init__(self, config, device: torch.device | str, precision: str = "auto", data: Any = None):
+        """``data``: what ``load_data`` returns for a user's path; None means the bundled data."""
         self.config = config
         self.device = torch.device(device)
         self.precision = Precision(self.device, precision)
@@ -151,9 +188,72 @@ class Trainer:
         self.history = LossHistory()
         self.step = 0
         self.rank, self.world_size = 0, 1
+        self.rng = fresh_rng_state(config.seed, self.device)
+        with self.own_rng():
+            self.build(data)
+        if self.device.type == "cuda":
+            self.use_channels_last()
 
+    # --- what a family implements ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def build(self, data: Any) -> None:
+        """Register modules, optimizers and schedulers, and prepare the batches (``data=None``: the bundled data)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load_data(cls, path: Path) -> Any:
+        """Read a user's data at ``path`` into the form ``__init__`` takes; ``ValueError`` says what is wrong with it."""
+
+    @abc.abstractmethod
     def training_step(self, step: int) -> Mapping[str, torch.Tensor]:
-        raise NotImplementedError
+        """One optimizer step on one batch; the named loss terms, detached."""
+
+    @abc.abstractmethod
+    def items_per_step(self) -> float:
+        """How many ``unit`` (images, or predicted tokens) one step learns from."""
+
+    @abc.abstractmethod
+    def sample(self, num_samples: int, *, seed: int = 0, length: int | None = None) -> Any:
+        """``num_samples`` samples in eval mode, from generators seeded with ``seed`` (the same on every call).
+
+        ``length``: tokens per sample, for families that draw sequences; the others raise ``ValueError``.
+        """
+
+    @property
+    @abc.abstractmethod
+    def default_num_samples(self) -> int:
+        """How many samples ``genlearn sample`` draws when not told."""
+
+    @property
+    @abc.abstractmethod
+    def samples_file(self) -> str:
+        """The default file name for ``save_samples``, whose suffix says the format."""
+
+    @abc.abstractmethod
+    def save_samples(self, samples: Any, path: Path) -> str | None:
+        """Write ``samples`` to ``path``; return them as text for a terminal when they are text, else None."""
+
+    @abc.abstractmethod
+    def describe_data(self) -> str:
+        """What the trainer learns from, precisely enough that resuming a run on other data is refused."""
+
+    @abc.abstractmethod
+    def evaluate(self) -> dict[str, Any]:
+        """The family's metrics on held-out data, deterministic. The ``"data"`` entry names the data they used."""
+
+    # --- what every family shares ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def own_rng(self) -> Iterator[None]:
+        """Within ``with``, torch's global generators hold this trainer's random state; the caller's is restored."""
+        saved = rng_state(self.device)
+        set_rng_state(self.rng, self.device)
+        try:
+            yield
+        finally:
+            self.rng = rng_state(self.device)
+            set_rng_state(saved, self.device)
 
     def shard(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """This process's slice of a global batch (the whole batch unless distributed)."""
@@ -167,34 +267,40 @@ class Trainer:
             self.modules[name] = wrap(self.modules[name])
 
     def unwrapped(self, name: str) -> torch.nn.Module:
-        module = self.modules[name]
-        module = getattr(module, "module", module)  # DistributedDataParallel
-        return getattr(module, "_orig_mod", module)  # torch.compile
+        return unwrap(self.modules[name])
 
-    def periodic_callbacks(self) -> list[tuple[int, Callback]]:
-        """``(every, callback)`` pairs that every run of this trainer needs (a val curve, say); see ``train_loop``."""
+    def use_channels_last(self) -> None:
+        """NHWC weights for convolutional networks: faster convolutions on tensor cores."""
+        convolutions = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+        for module in self.modules.values():
+            if any(isinstance(layer, convolutions) for layer in module.modules()):
+                module.to(memory_format=torch.channels_last)
+
+    def periodic_callbacks(self) -> list[Callback]:
+        """Callbacks that every run of this trainer needs (a val curve, say); ``Run`` and ``fit`` add them first."""
         return []
 
-    def metrics_recorded_at(self, step: int) -> dict[str, float] | None:
+    def metrics_recorded_at(self, step: int) -> dict[str, Any] | None:
         """What ``evaluate()`` would return at ``step``, if the trainer's own callbacks already computed it there."""
         return None
 
-    def fit(self, num_steps: int | None = None, **loop_options) -> LossHistory:
+    def fit(self, num_steps: int | None = None, **run_options) -> LossHistory:
         """Train up to step ``num_steps`` (default: the config's), continuing from ``self.step``.
 
-        ``loop_options`` go to ``train_loop``; ``periodic_callbacks()`` run first, then any given here.
+        ``run_options`` go to ``genlearn.run.Run``: ``out=`` a folder checkpoints the run there, and
+        ``resume=True`` continues it after a restart; ``callbacks``, ``max_seconds`` and ``progress`` as there.
+        With a folder, an interrupt (Ctrl-C, or the notebook's stop button) saves after the current step,
+        then raises ``KeyboardInterrupt``.
         """
-        num_steps = num_steps if num_steps is not None else self.config.num_steps
-        loop_options.setdefault("description", self.model_name)
-        loop_options["callbacks"] = [*self.periodic_callbacks(), *loop_options.get("callbacks", ())]
+        from genlearn.run import Run  # run.py builds on this module
 
-        def step_fn(step: int):
-            terms = self.training_step(step)
-            self.step = step + 1
-            return terms
-
-        train_loop(step_fn, num_steps, start_step=self.step, history=self.history, **loop_options)
+        run = Run(self, num_steps=num_steps, **run_options)
+        result = run.fit()
+        if result.signal_number:  # an interrupted notebook cell stops there, not with a half-trained model below
+            raise KeyboardInterrupt(f"stopped by {result.stopped_by} after step {self.step}; saved {run.checkpoint_path}")
         return self.history
+
+    # --- checkpoints ----------------------------------------------------------------------------------------
 
     def extra_state(self) -> dict:
         """Subclasses add their data iterators and anything else a resumed run needs."""
@@ -204,25 +310,22 @@ class Trainer:
         pass
 
     def state_dict(self) -> dict:
-        from genlearn.seeding import rng_state
-
         state = {f"module.{n}": self.unwrapped(n).state_dict() for n in self.modules}
         state.update({f"optimizer.{n}": o.state_dict() for n, o in self.optimizers.items()})
         state.update({f"scheduler.{n}": s.state_dict() for n, s in self.schedulers.items()})
         state["precision"] = self.precision.state_dict()
         state["history"] = self.history.state_dict()
-        state["rng"] = rng_state()
+        state["rng"] = self.rng
         state["trainer"] = self.extra_state()
         state["step"] = self.step
         return state
 
-    def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
+    def load_state_dict(self, state: dict, weights_only: bool = False, source: str = "checkpoint") -> None:
         """Restore everything (exact resume), or with ``weights_only`` just the modules."""
-        from genlearn.checkpoint import load_module_state
-        from genlearn.seeding import set_rng_state
-
         for name in self.modules:
-            load_module_state(self.unwrapped(name), state[f"module.{name}"])
+            if f"module.{name}" not in state:
+                raise CheckpointError(f"{source} has no weights for the {name} of {self.model_name}.")
+            load_module_state(self.unwrapped(name), state[f"module.{name}"], source=source)
         if weights_only:
             return
         for name, optimizer in self.optimizers.items():
@@ -231,6 +334,50 @@ class Trainer:
             scheduler.load_state_dict(state[f"scheduler.{name}"])
         self.precision.load_state_dict(state["precision"])
         self.history.load_state_dict(state["history"])
-        set_rng_state(state["rng"])
+        self.rng = state["rng"]
         self.load_extra_state(state["trainer"])
         self.step = state["step"]
+
+    def restore(self, checkpoint: Checkpoint, weights_only: bool = False) -> None:
+        """Load ``checkpoint`` (from ``load_checkpoint``) into this trainer: all of it, or its weights and step."""
+        self.load_state_dict(checkpoint.state, weights_only=weights_only, source=str(checkpoint.path))
+        self.step = checkpoint.step
+
+    @classmethod
+    def config_from(cls, checkpoint: Checkpoint):
+        """The config a checkpoint was written with, as this version's config class."""
+        try:
+            return cls.config_class(**checkpoint.config)
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(
+                f"{checkpoint.path} holds a config this version of {cls.model_name} does not know ({error})."
+            ) from None
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: torch.device | str, *, precision: str = "auto", data: Any = None):
+        """A trainer rebuilt from the config in ``path``, with its weights and step: for sampling and evaluation.
+
+        ``data`` defaults to what the run trained on: the bundled data, or the user's path it recorded.
+        """
+        checkpoint = load_checkpoint(path, expected_model=cls.model_name, map_location=device)
+        config = cls.config_from(checkpoint)
+        if data is None:
+            trained_on = checkpoint.extra.get("data", "bundled")
+            trainer = cls.on_data(config, device, precision, None if trained_on == "bundled" else Path(trained_on))
+        else:
+            trainer = cls(config, device, precision, data)
+        trainer.restore(checkpoint, weights_only=True)
+        return trainer
+
+    @classmethod
+    def on_data(cls, config, device: torch.device | str, precision: str = "auto", path: Path | None = None):
+        """A trainer on the data at ``path`` (None: the bundled data).
+
+        ``DataError`` says what is wrong with the user's data, whether ``load_data`` or the trainer refused it.
+        """
+        if path is None:
+            return cls(config, device, precision)
+        try:
+            return cls(config, device, precision, cls.load_data(path))
+        except ValueError as error:
+            raise DataError(f"{path} cannot train {cls.model_name}: {error}") from None

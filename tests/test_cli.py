@@ -5,7 +5,6 @@ cost seconds of imports); one test runs ``python -m genlearn`` to cover the entr
 """
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,7 +14,9 @@ import pytest
 import torch
 
 from genlearn.cli import main
-from genlearn.models import MODELS
+from genlearn.data import load_mnist
+from genlearn.models import MODELS, MNIST_ROOT
+from genlearn.pretrained import pretrained_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,17 +32,8 @@ def small_and_steady(monkeypatch):
     torch.set_num_threads(threads)
 
 
-def available(model: str) -> bool:
-    """A model track not written yet is skipped, not failed."""
-    module = MODELS[model].trainer.split(":")[0]
-    return importlib.util.find_spec(module) is not None
-
-
-def models_param():
-    return [
-        pytest.param(name, marks=pytest.mark.skipif(not available(name), reason=f"{name}'s trainer is not in genlearn yet"))
-        for name in MODELS
-    ]
+def draws_images(model: str) -> bool:
+    return MODELS[model].data == MNIST_ROOT
 
 
 def train(out, model="mlp", *extra) -> int:
@@ -55,12 +47,13 @@ def snapshot(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("model", models_param())
+@pytest.mark.parametrize("model", list(MODELS))
 def test_train_sample_eval(model, tmp_path, capsys):
     out = tmp_path / model
     assert train(out, model, "--max-steps", 2) == 0
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
-    assert checkpoint["model"] == model and checkpoint["step"] == 2
+    # A checkpoint names its family (the trainer's model_name): gpt_names is a GPT.
+    assert checkpoint["model"] == MODELS[model].trainer_class().model_name and checkpoint["step"] == 2
     if model == "gpt":  # its preset scores the val split during training; the checkpoint keeps that curve
         assert checkpoint["state"]["trainer"]["val_curve"]["step"] == [2]
     printed = capsys.readouterr().out
@@ -68,9 +61,9 @@ def test_train_sample_eval(model, tmp_path, capsys):
     # TensorBoard scalars when the optional package is there, else one line that says so.
     assert (out / "tensorboard").is_dir() or "`tensorboard` package is not installed" in printed
 
-    length = [] if MODELS[model].data == "mnist" else ["--length", "40"]
+    length = [] if draws_images(model) else ["--length", "40"]
     assert main(["sample", model, "--out", str(out), "--device", "cpu", "--num-samples", "4", *length]) == 0
-    if MODELS[model].data == "mnist":
+    if draws_images(model):
         assert (out / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
         assert (out / "samples.txt").read_text(encoding="utf-8").strip()
@@ -86,9 +79,11 @@ def test_train_sample_eval(model, tmp_path, capsys):
         "vae": {"iwae_nll"},
         "bigram": {"test_nll", "test_bits_per_char"},
         "mlp": {"test_nll", "test_bits_per_char"},
+        "gpt_names": {"test_nll", "test_bits_per_char"},
         "gpt": {"val_nll", "val_bits_per_char"},
     }
     assert expected[model] <= set(metrics), metrics
+    assert isinstance(metrics["data"], str) and metrics["data"], "evaluate() names the data it scored"
 
 
 def test_entry_point_and_fast_help():
@@ -99,6 +94,7 @@ def test_entry_point_and_fast_help():
     imported = result.stderr
     assert "genlearn.models" in imported
     assert not any(f"genlearn.{track}" in imported for track in ("gan", "vae", "text"))
+    assert "torchvision" not in imported  # about 2 s of torch._dynamo that --help does not need
 
 
 def write_idx(path: Path, array: torch.Tensor) -> None:
@@ -108,8 +104,6 @@ def write_idx(path: Path, array: torch.Tensor) -> None:
 
 
 def test_train_on_user_data(tmp_path, capsys):
-    from genlearn.data import load_mnist
-
     raw = tmp_path / "mnist" / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for split, prefix in (("train", "train"), ("test", "t10k")):
@@ -221,31 +215,26 @@ def test_device_not_present(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.skipif(not available("gan"), reason="the GAN trainer is not in genlearn yet")
 def test_channels_last_networks_train_and_checkpoint_on_cpu():
     """The GPU path stores conv weights as NHWC; it must train and round-trip through a checkpoint anywhere."""
-    from genlearn.cli import use_channels_last
-
-    spec = MODELS["gan"]
-    trainer = spec.trainer_class()(spec.presets()["smoke"], "cpu")
-    use_channels_last(trainer)
+    entry = MODELS["gan"]
+    trainer = entry.trainer_class()(entry.load_presets()["smoke"], "cpu")
+    trainer.use_channels_last()
     convolutions = [m.weight for m in trainer.modules["discriminator"].modules() if isinstance(m, torch.nn.Conv2d)]
     assert convolutions and all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
     trainer.training_step(0)
-    fresh = spec.trainer_class()(spec.presets()["smoke"], "cpu")
+    fresh = entry.trainer_class()(entry.load_presets()["smoke"], "cpu")
     fresh.load_state_dict(trainer.state_dict())
     for name in trainer.modules:
         for key, value in trainer.unwrapped(name).state_dict().items():
             assert torch.equal(fresh.unwrapped(name).state_dict()[key], value)
 
 
-@pytest.mark.parametrize("model", models_param())
+@pytest.mark.parametrize("model", list(MODELS))
 def test_sample_from_shipped_weights(model, tmp_path):
-    from genlearn.pretrained import pretrained_path
-
-    if not pretrained_path(model).is_file():
-        pytest.skip(f"no shipped weights at {pretrained_path(model)} yet (its track benchmark exports them)")
-    length = [] if MODELS[model].data == "mnist" else ["--length", "20"]
+    """Every registered model ships weights, and they load through the command line."""
+    assert pretrained_path(model).is_file(), f"no shipped weights for {model}; run benchmarks/pretrain.py --models {model}"
+    length = [] if draws_images(model) else ["--length", "20"]
     command = ["sample", model, "--pretrained", "--out", str(tmp_path), "--device", "cpu", "--num-samples", "4", *length]
     assert main(command) == 0
-    assert (tmp_path / ("samples.png" if MODELS[model].data == "mnist" else "samples.txt")).stat().st_size > 0
+    assert (tmp_path / ("samples.png" if draws_images(model) else "samples.txt")).stat().st_size > 0

@@ -9,37 +9,12 @@ import torch
 import genlearn
 from genlearn import budget
 from genlearn.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
+from genlearn.data.exercises import CLASS_COUNTS, CLASS_MEAN_IMAGES
 from genlearn.device import DeviceUnavailableError, pick_device
 from genlearn.exercises import Exercise, check
 from genlearn.precision import Precision
-from genlearn.training import LossHistory, Trainer, evaluating, train_loop
-
-
-@dataclasses.dataclass
-class TinyConfig:
-    num_steps: int = 12
-    batch_size: int = 8
-    seed: int = 0
-    width: int = 4
-
-
-class TinyTrainer(Trainer):
-    model_name = "tiny"
-    config_class = TinyConfig
-
-    def __init__(self, config, device="cpu", precision="auto"):
-        super().__init__(config, device, precision)
-        torch.manual_seed(config.seed)
-        self.modules["net"] = torch.nn.Linear(3, config.width)
-        self.optimizers["net"] = torch.optim.Adam(self.modules["net"].parameters(), lr=0.1)
-
-    def training_step(self, step):
-        x = torch.randn(self.config.batch_size, 3)
-        loss = (self.modules["net"](x) - 1).pow(2).mean()
-        self.optimizers["net"].zero_grad()
-        self.precision.backward(loss)
-        self.precision.step(self.optimizers["net"])
-        return {"loss": loss}
+from genlearn.training import Callback, LossHistory, StopTraining, evaluating, train_loop
+from tiny_family import TinyConfig, TinyTrainer
 
 
 # device
@@ -115,7 +90,7 @@ def test_precision_step_clips_gradients():
 def test_same_seed_same_training_on_cpu():
     def run():
         genlearn.seed_everything(3)
-        trainer = TinyTrainer(TinyConfig())
+        trainer = TinyTrainer(TinyConfig(), "cpu")
         return trainer.fit(progress=False)["loss"]
 
     first, second = run(), run()
@@ -127,12 +102,12 @@ def test_same_seed_same_training_on_cpu():
 
 
 def test_checkpoint_round_trip(tmp_path):
-    trainer = TinyTrainer(TinyConfig())
+    trainer = TinyTrainer(TinyConfig(), "cpu")
     trainer.fit(progress=False)
     path = save_checkpoint(tmp_path / "c.pt", model="tiny", config=trainer.config, state=trainer.state_dict(), step=trainer.step)
     checkpoint = load_checkpoint(path, expected_model="tiny", expected_config=TinyConfig())
     assert checkpoint.step == 12 and checkpoint.config == dataclasses.asdict(TinyConfig())
-    restored = TinyTrainer(TinyConfig(seed=1))
+    restored = TinyTrainer(TinyConfig(seed=1), "cpu")
     restored.load_state_dict(checkpoint.state)
     torch.testing.assert_close(restored.modules["net"].weight, trainer.modules["net"].weight)
     assert restored.step == 12 and restored.history["loss"] == trainer.history["loss"]
@@ -140,15 +115,15 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_resumed_trainer_continues_exactly(tmp_path):
     genlearn.seed_everything(0)
-    straight = TinyTrainer(TinyConfig())
+    straight = TinyTrainer(TinyConfig(), "cpu")
     straight.fit(progress=False)
 
     genlearn.seed_everything(0)
-    first = TinyTrainer(TinyConfig())
+    first = TinyTrainer(TinyConfig(), "cpu")
     first.fit(num_steps=5, progress=False)
     path = save_checkpoint(tmp_path / "c.pt", model="tiny", config=first.config, state=first.state_dict(), step=first.step)
     torch.randn(100)  # disturb the global generator: resume must restore it
-    resumed = TinyTrainer(TinyConfig(seed=5))
+    resumed = TinyTrainer(TinyConfig(seed=5), "cpu")
     resumed.load_state_dict(load_checkpoint(path).state)
     resumed.fit(progress=False)
     assert resumed.history["loss"] == straight.history["loss"]
@@ -239,8 +214,7 @@ def test_train_loop_records_named_terms_and_calls_back():
         7,
         progress=False,
         sync_every=3,
-        callback=lambda step, h: calls.append(step),
-        callback_every=3,
+        callbacks=[Callback(3, lambda step, h: calls.append(step))],
     )
     assert history.steps == list(range(7))
     assert history["a"] == [float(i) for i in range(7)] and history["b"] == [2.0 * i for i in range(7)]
@@ -254,11 +228,24 @@ def test_train_loop_runs_each_callback_on_its_own_period_in_order():
         lambda step: {"a": float(step)},
         6,
         progress=False,
-        callback=lambda step, h: calls.append(("user", step)),
-        callback_every=4,
-        callbacks=[(2, lambda step, h: calls.append(("two", step))), (3, lambda step, h: calls.append(("three", step)))],
+        callbacks=[
+            Callback(2, lambda step, h: calls.append(("two", step))),
+            Callback(3, lambda step, h: calls.append(("three", step))),
+            Callback(4, lambda step, h: calls.append(("four", step))),
+        ],
     )
-    assert calls == [("two", 2), ("three", 3), ("two", 4), ("user", 4), ("two", 6), ("three", 6), ("user", 6)]
+    assert calls == [("two", 2), ("three", 3), ("two", 4), ("four", 4), ("two", 6), ("three", 6), ("four", 6)]
+
+
+def test_stop_training_ends_the_loop_with_the_history_flushed():
+    def stop_at_three(step, history):
+        raise StopTraining
+
+    history = LossHistory()
+    with pytest.raises(StopTraining):
+        train_loop(lambda step: {"a": torch.tensor(float(step))}, 10, progress=False, history=history,
+                   callbacks=[Callback(3, stop_at_three)])
+    assert history.steps == [0, 1, 2] and history.values["a"] == [0.0, 1.0, 2.0]
 
 
 def test_loss_history_state_round_trip():
@@ -308,8 +295,6 @@ def test_unattempted_exercise_uses_reference_only_under_test(monkeypatch, capsys
 
 
 def test_setup_exercise_checkers_reject_wrong_answers():
-    from genlearn.data.exercises import CLASS_COUNTS, CLASS_MEAN_IMAGES
-
     CLASS_COUNTS.checker(CLASS_COUNTS.reference)
     CLASS_MEAN_IMAGES.checker(CLASS_MEAN_IMAGES.reference)
     with pytest.raises(AssertionError, match="expected 10 counts"):

@@ -12,10 +12,12 @@ from genlearn.exercises import Exercise
 from genlearn.gan import (
     DCGAN_PRESETS,
     TOY_PRESETS,
+    DCGANConfig,
     DCGANDiscriminator,
     DCGANGenerator,
-    GANConfig,
-    GANTrainer,
+    DCGANTrainer,
+    ToyGANConfig,
+    ToyGANTrainer,
     MLPDiscriminator,
     MLPGenerator,
     adversarial_step,
@@ -29,7 +31,7 @@ from genlearn.gan import (
     value_at_optimal_discriminator,
 )
 from genlearn.gan import exercises as ex
-from genlearn.pretrained import pretrained_path
+from genlearn.pretrained import load_pretrained, pretrained_path
 
 LOGITS_REAL = torch.tensor([0.0, 2.0])
 LOGITS_FAKE = torch.tensor([-1.0, 0.5])
@@ -126,23 +128,23 @@ def test_adversarial_step_detaches_fakes_for_d_and_leaves_d_for_g():
 
 
 def test_toy_trainer_learns_and_resumes_exactly(tmp_path):
-    config = dataclasses.replace(TOY_PRESETS["smoke"], num_steps=40, width=16)
-    trainer = GANTrainer(config, "cpu")
+    config = dataclasses.replace(TOY_PRESETS["smoke"], num_steps=40, hidden_dim=16)
+    trainer = ToyGANTrainer(config, "cpu")
     trainer.fit(20, progress=False)
     state = copy.deepcopy(trainer.state_dict())  # state_dict holds live tensors
     trainer.fit(progress=False)
-    resumed = GANTrainer(config, "cpu")
+    resumed = ToyGANTrainer(config, "cpu")
     resumed.load_state_dict(state)
     resumed.fit(progress=False)
     assert resumed.history["d_loss"] == trainer.history["d_loss"]
     assert trainer.sample(10, seed=0).shape == (10, 2)
-    assert set(trainer.evaluate(200)) == {"modes_covered", "fraction_high_quality"}
+    assert set(trainer.evaluate()) == {"modes_covered", "fraction_high_quality", "data"}
 
 
 def test_dcgan_trainer_steps_and_samples_in_unit_interval():
-    config = dataclasses.replace(DCGAN_PRESETS["smoke"], num_steps=3, width=4, batch_size=8)
+    config = dataclasses.replace(DCGAN_PRESETS["smoke"], num_steps=3, channels=4, batch_size=8)
     images = torch.rand(64, 1, 28, 28)
-    trainer = GANTrainer(config, "cpu", data=images)
+    trainer = DCGANTrainer(config, "cpu", data=images)
     history = trainer.fit(progress=False)
     assert history.names == ["d_loss", "g_loss", "d_real", "d_fake"] and len(history) == 3
     assert "generator_ema" in trainer.modules
@@ -152,9 +154,9 @@ def test_dcgan_trainer_steps_and_samples_in_unit_interval():
 
 
 def test_presets_round_trip_through_asdict():
-    for presets in (TOY_PRESETS, DCGAN_PRESETS):
+    for config_class, presets in ((ToyGANConfig, TOY_PRESETS), (DCGANConfig, DCGAN_PRESETS)):
         for _, config in presets.items():
-            assert GANConfig(**dataclasses.asdict(config)) == config
+            assert config_class(**dataclasses.asdict(config)) == config
 
 
 def test_interpolation_endpoints_and_norm():
@@ -217,14 +219,10 @@ def test_training_step_checker_rejects_each_classic_bug(broken):
         ex.TRAINING_STEP.checker(broken)
 
 
-@pytest.mark.skipif(not pretrained_path("gan").is_file(), reason="data/pretrained/gan.pt absent (run benchmarks/gan.py)")
 def test_shipped_gan_loads_and_samples():
-    from genlearn.pretrained import load_pretrained
-
     checkpoint = load_checkpoint(pretrained_path("gan"), expected_model="gan")
-    config = GANConfig(**checkpoint.config)
-    assert config.architecture == "dcgan"
-    trainer = load_pretrained(GANTrainer, "cpu", data=torch.zeros(config.batch_size, 1, 28, 28))
+    config = DCGANConfig(**checkpoint.config)
+    trainer = load_pretrained(DCGANTrainer, "cpu", data=torch.zeros(config.batch_size, 1, 28, 28))
     samples = trainer.sample(8, seed=0)
     assert samples.shape == (8, 1, 28, 28) and 0 <= samples.min() and samples.max() <= 1
     assert samples.std() > 0.1  # digits, not a blank canvas

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from notebook_outputs import KEEP_TAG, problems
+from notebook_outputs import KEEP_TAG, problems, strip
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -28,8 +28,6 @@ def test_notebook_compares_some_output(path):
 
 
 def test_strip_keeps_only_tagged_cells():
-    from notebook_outputs import strip
-
     notebook = nbformat.v4.new_notebook()
     kept = nbformat.v4.new_code_cell("print(1)", metadata={"tags": [KEEP_TAG]})
     kept.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]

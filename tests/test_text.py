@@ -9,8 +9,11 @@ from genlearn.checkpoint import CheckpointError, load_checkpoint, save_checkpoin
 from genlearn.data import CharTokenizer, load_shakespeare
 from genlearn.pretrained import load_pretrained, pretrained_path
 from genlearn.text import (
+    BIGRAM_PRESETS,
     GPT,
-    PRESETS,
+    GPT_NAMES_PRESETS,
+    GPT_PRESETS,
+    MLP_PRESETS,
     BigramCounts,
     BigramLanguageModel,
     BigramTrainer,
@@ -25,13 +28,15 @@ from genlearn.text import (
     sequential_windows,
 )
 from genlearn.text import exercises
+from genlearn.training import Callback
 
 VOCAB = 11
+PRESETS = {"bigram": BIGRAM_PRESETS, "mlp": MLP_PRESETS, "gpt_names": GPT_NAMES_PRESETS, "gpt": GPT_PRESETS}
 
 
 def tiny_gpt(context_length=8, seed=0):
     torch.manual_seed(seed)
-    return GPT(GPTConfig(vocab_size=VOCAB, context_length=context_length, n_layer=2, n_head=2, n_embd=16))
+    return GPT(GPTConfig(vocab_size=VOCAB, context_length=context_length, num_layers=2, num_heads=2, embedding_dim=16))
 
 
 def tiny_models():
@@ -53,16 +58,19 @@ def test_changing_a_future_token_leaves_earlier_logits_unchanged(name):
     assert not torch.allclose(changed_logits[:, 5:], logits[:, 5:]), "the changed token must influence later positions"
 
 
-@pytest.mark.parametrize("sdpa", [False, True])
-def test_attention_paths_agree(sdpa, monkeypatch):
-    import genlearn.text.gpt as gpt_module
-
+def test_attention_paths_agree():
+    """The config's attention path changes the kernel, not the function: matmul and SDPA give the same logits."""
     model = tiny_gpt().eval()
     idx = torch.randint(0, VOCAB, (2, 8), generator=torch.Generator().manual_seed(2))
     reference, _ = model(idx)
-    monkeypatch.setattr(gpt_module, "SDPA_ON_CPU", sdpa)
-    logits, _ = model(idx)
-    torch.testing.assert_close(logits, reference)
+    for path in ("matmul", "sdpa"):
+        other = GPT(dataclasses.replace(model.config, attention=path)).eval()
+        other.load_state_dict(model.state_dict())
+        assert all(block.attention.attention_path == path for block in other.blocks)
+        logits, _ = other(idx)
+        torch.testing.assert_close(logits, reference)
+    with pytest.raises(ValueError, match="attention must be one of"):
+        dataclasses.replace(model.config, attention="flash")
 
 
 def test_kv_cache_logits_match_full_forward():
@@ -98,7 +106,7 @@ def test_prompt_longer_than_context_is_cropped():
 
 def test_generation_uses_eval_mode_and_restores_training_mode():
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=VOCAB, context_length=8, n_layer=1, n_head=1, n_embd=8, dropout=0.5))
+    model = GPT(GPTConfig(vocab_size=VOCAB, context_length=8, num_layers=1, num_heads=1, embedding_dim=8, dropout=0.5))
     model.train()
     prompt = torch.zeros((1, 1), dtype=torch.int64)
     first = generate(model, prompt, 10, generator=torch.Generator().manual_seed(0))
@@ -188,11 +196,11 @@ def test_user_corpus_and_sampling():
     corpus = "to be or not to be, that is the question.\n" * 50
     trainer = make_trainer(GPTTrainer, "gpt", data=corpus, eval_every=2)
     snapshots = []
-    trainer.fit(progress=False, callback=lambda step, history: snapshots.append(step), callback_every=3)
+    trainer.fit(progress=False, callbacks=[Callback(3, lambda step, history: snapshots.append(step))])
     assert trainer.val_curve["step"] == [2, 4, 6], "a caller's callback must not replace the val curve"
     assert snapshots == [3, 6]
     assert trainer.metrics_recorded_at(6) == trainer.evaluate() and trainer.metrics_recorded_at(5) is None
-    samples = trainer.sample(2, max_new_tokens=30, prompt="to be")
+    samples = trainer.sample(2, length=30, prompt="to be")
     assert len(samples) == 2 and all(s.startswith("to be") and len(s) == 35 for s in samples)
     with pytest.raises(ValueError, match="not in the vocabulary"):
         trainer.sample(1, prompt="XYZ")
@@ -211,14 +219,12 @@ def test_config_round_trips_for_checkpoints(name):
     "name,trainer_class", [("bigram", BigramTrainer), ("mlp", MLPTrainer), ("gpt_names", GPTTrainer), ("gpt", GPTTrainer)]
 )
 def test_shipped_weights_load_and_sample(name, trainer_class):
-    if not pretrained_path(name).is_file():
-        pytest.skip(f"{pretrained_path(name)} is not shipped yet; benchmarks/text.py exports it")
     trainer = load_pretrained(trainer_class, "cpu", name)
     preset = PRESETS[name]["cpu"]  # eval_every only sets how often training scores val (the benchmark times without)
     assert dataclasses.replace(trainer.config, eval_every=preset.eval_every) == preset, (
         "the shipped weights come from an older preset: retrain them (benchmarks/text.py)"
     )
-    samples = trainer.sample(3, max_new_tokens=40)
+    samples = trainer.sample(3, length=40)
     assert len(samples) == 3 and all(isinstance(s, str) for s in samples)
 
 
@@ -248,10 +254,10 @@ def wrong_top_k(logits, k):
 @pytest.mark.parametrize(
     "exercise,wrong",
     [
-        (exercises.bigram_probabilities, wrong_probabilities),
-        (exercises.average_nll, wrong_nll),
-        (exercises.causal_attention, wrong_attention),
-        (exercises.top_k_filter, wrong_top_k),
+        (exercises.BIGRAM_PROBABILITIES, wrong_probabilities),
+        (exercises.AVERAGE_NLL, wrong_nll),
+        (exercises.CAUSAL_ATTENTION, wrong_attention),
+        (exercises.TOP_K_FILTER, wrong_top_k),
     ],
     ids=lambda value: getattr(value, "title", getattr(value, "__name__", "")),
 )

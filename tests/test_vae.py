@@ -12,8 +12,8 @@ from genlearn.data import load_mnist
 from genlearn.pretrained import load_pretrained, pretrained_path
 from genlearn.vae import (
     LATENT_2D_PRESETS,
-    PRESETS,
     SWEEP_PRESETS,
+    VAE_PRESETS,
     VAE,
     Bernoulli,
     DiagonalGaussian,
@@ -32,6 +32,7 @@ from genlearn.vae import (
     latent_grid,
 )
 from genlearn.vae import exercises
+from genlearn.vae.linear_gaussian import PosteriorFitConfig, fit_gaussian_posterior
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def bundled(tmp_path_factory):
 
 def tiny_config(**changes) -> VAEConfig:
     options = {"hidden_dim": 64, "num_steps": 40, "batch_size": 32, **changes}
-    return dataclasses.replace(PRESETS["smoke"], **options)
+    return dataclasses.replace(VAE_PRESETS["smoke"], **options)
 
 
 def test_kl_closed_form_matches_monte_carlo():
@@ -98,7 +99,10 @@ def test_exact_elbo_matches_monte_carlo_with_library_terms():
     """ELBO = E_q[log p(x|z)] - KL(q || p(z)), the KL in closed form from genlearn.vae."""
     model = LinearGaussian.random(data_dim=4, latent_dim=2, noise_std=0.8, generator=torch.Generator().manual_seed(4))
     x, _ = model.sample(3, generator=torch.Generator().manual_seed(5))
-    q = DiagonalGaussian(torch.randn(3, 2, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64) - 1)
+    generator = torch.Generator().manual_seed(1)  # its own generator: the global one depends on the tests run before
+    q = DiagonalGaussian(
+        torch.randn(3, 2, generator=generator, dtype=torch.float64), torch.randn(3, 2, generator=generator, dtype=torch.float64) - 1
+    )
     z = q.sample((200_000,), generator=torch.Generator().manual_seed(6))
     monte_carlo = model.log_likelihood(x, z).mean(0) - kl_to_standard_normal(q)
     exact = model.elbo(x, MultivariateNormal(q.mean, covariance_matrix=torch.diag_embed(q.log_var.exp())))
@@ -124,7 +128,7 @@ def test_iwae_is_monotone_in_k_in_expectation_and_bounded_by_log_px():
 
 def test_iwae_bound_on_a_vae_rises_with_k_and_k1_is_the_elbo():
     torch.manual_seed(0)
-    vae = VAE(*build_encoder_decoder("mlp", latent_dim=4, hidden_dim=32, num_hidden_layers=1))
+    vae = VAE(*build_encoder_decoder("mlp", latent_dim=4, hidden_dim=32, num_layers=1))
     x = torch.bernoulli(torch.full((32, 1, 28, 28), 0.2), generator=torch.Generator().manual_seed(1))
     generator = torch.Generator().manual_seed(2)
     bounds = {k: iwae_bound(vae, x, k, generator=generator).mean() for k in (1, 10, 100)}
@@ -140,7 +144,7 @@ def test_iwae_bound_on_a_vae_rises_with_k_and_k1_is_the_elbo():
 
 @pytest.mark.parametrize("architecture", ["mlp", "conv"])
 def test_shapes(architecture):
-    encoder, decoder = build_encoder_decoder(architecture, latent_dim=3, hidden_dim=32, num_hidden_layers=2)
+    encoder, decoder = build_encoder_decoder(architecture, latent_dim=3, hidden_dim=32, num_layers=2)
     x = torch.rand(5, 1, 28, 28)
     posterior = encoder(x)
     assert posterior.mean.shape == posterior.log_var.shape == (5, 3)
@@ -172,7 +176,7 @@ def test_pixel_averaging_reweights_the_kl_term():
 
 def test_latent_helpers():
     torch.manual_seed(0)
-    encoder, decoder = build_encoder_decoder("mlp", latent_dim=2, hidden_dim=16, num_hidden_layers=1)
+    encoder, decoder = build_encoder_decoder("mlp", latent_dim=2, hidden_dim=16, num_layers=1)
     assert latent_grid(decoder, num_per_side=5).shape == (25, 1, 28, 28)
     start, end = torch.zeros(2), torch.ones(2)
     path = interpolate(decoder, start, end, num_steps=4)
@@ -184,7 +188,7 @@ def test_latent_helpers():
         latent_grid(build_encoder_decoder("mlp", 3, 16, 1)[1])
 
 
-@pytest.mark.parametrize("presets", [PRESETS, LATENT_2D_PRESETS, SWEEP_PRESETS], ids=["main", "latent2d", "sweep"])
+@pytest.mark.parametrize("presets", [VAE_PRESETS, LATENT_2D_PRESETS, SWEEP_PRESETS], ids=["main", "latent2d", "sweep"])
 def test_presets_round_trip_through_asdict(presets):
     for _, config in presets.items():
         assert VAEConfig(**dataclasses.asdict(config)) == config
@@ -276,8 +280,6 @@ def test_shipped_pretrained_vae_samples():
 
 
 def test_fitting_q_closes_the_gap_only_with_a_full_covariance():
-    from genlearn.vae.linear_gaussian import PosteriorFitConfig, fit_gaussian_posterior
-
     weight = torch.tensor([[1.0, 0.8], [0.9, 1.0], [1.0, 1.1]], dtype=torch.float64)
     model = LinearGaussian(weight, torch.zeros(3, dtype=torch.float64), noise_std=0.8)
     x, _ = model.sample(1, generator=torch.Generator().manual_seed(0))

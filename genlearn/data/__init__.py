@@ -4,7 +4,7 @@ Every bundled file is checked against data/manifest.json before use; a missing o
 DataFileError that says how to restore it, never a silent fallback.
 """
 
-from genlearn.data.files import DATA_DIR, DataFileError, bundled_file
+from genlearn.data.files import DataFileError, bundled_file
 from genlearn.data.in_memory import InMemoryBatches
 from genlearn.data.mnist import ImageData, dynamic_binarize, load_mnist, load_mnist_subset
 from genlearn.data.names import BOUNDARY, encode_names, load_names, names_tokenizer, split_names
@@ -14,7 +14,6 @@ from genlearn.data.toy2d import GaussianMixture2D, grid_of_gaussians, mode_cover
 __all__ = [
     "BOUNDARY",
     "CharTokenizer",
-    "DATA_DIR",
     "DataFileError",
     "GaussianMixture2D",
     "ImageData",

@@ -9,7 +9,6 @@ from pathlib import Path
 
 DATA_DIR_ENV = "GENLEARN_DATA_DIR"
 REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-DATA_DIR = Path(os.environ[DATA_DIR_ENV]) if os.environ.get(DATA_DIR_ENV) else REPO_DATA_DIR
 
 # How to rebuild each shipped file (data/README.md says where each archive comes from).
 REBUILD_COMMANDS = {

@@ -78,6 +78,7 @@ def load_mnist(
 
 
 def _load_full(split: str, root: Path, download: bool) -> ImageData:
+    # Imported here: torchvision pulls in torch._dynamo, about 2 s that every `import genlearn` would pay.
     from torchvision import datasets
 
     try:

@@ -13,6 +13,7 @@ import math
 import torch
 
 from genlearn.data import ImageData, load_mnist, load_mnist_subset
+from genlearn.device import pick_device
 from genlearn.evaluation.classifier import MNISTClassifier, load_classifier
 
 NUM_CLASSES = 10
@@ -26,8 +27,6 @@ _real_outputs: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
 def _device(device) -> torch.device:
     if device is None:
-        from genlearn.device import pick_device
-
         return pick_device()
     return torch.device(device)
 
@@ -93,10 +92,14 @@ def _real_images(reference: str) -> ImageData:
     if reference not in REFERENCES:
         raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
     if reference.startswith("subset-"):
-        from genlearn.data.mnist import load_mnist_subset
-
         return load_mnist_subset(reference.removeprefix("subset-"))
     return load_mnist(reference, verbose=False)
+
+
+def describe_reference(reference: str = "test") -> str:
+    """Which real digits ``reference`` means on this machine: the FID changes meaning with them."""
+    data = _real_images(reference)
+    return f"{len(data):,} MNIST {reference.removeprefix('subset-')} digits from the {data.source}"
 
 
 def _real_outputs_for(reference: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

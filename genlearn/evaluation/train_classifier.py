@@ -38,8 +38,6 @@ class ClassifierConfig:
 
 def subset_keys() -> set[bytes]:
     """Byte strings of the bundled subset's images (both its splits)."""
-    from genlearn.data.mnist import load_mnist_subset
-
     return {image.numpy().tobytes() for split in ("train", "test") for image in load_mnist_subset(split).images}
 
 

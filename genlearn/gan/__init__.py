@@ -1,4 +1,4 @@
-"""GANs: the minimax game's losses, MLP and DCGAN models, a trainer on the shared core, and sampling."""
+"""GANs: the minimax game's losses, MLP and DCGAN networks, a trainer on the shared core, and sampling."""
 
 from genlearn.gan.losses import (
     discriminator_loss,
@@ -9,20 +9,33 @@ from genlearn.gan.losses import (
     optimal_discriminator,
     value_at_optimal_discriminator,
 )
-from genlearn.gan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from genlearn.gan.networks import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from genlearn.gan.sampling import generate, interpolate_latents, sample_latents, to_unit_interval
-from genlearn.gan.training import DCGAN_PRESETS, PRESETS, TOY_PRESETS, GANConfig, GANTrainer, adversarial_step
+from genlearn.gan.training import (
+    DCGAN_PRESETS,
+    TOY_PRESETS,
+    DCGANConfig,
+    DCGANTrainer,
+    GANConfig,
+    GANTrainer,
+    ToyGANConfig,
+    ToyGANTrainer,
+    adversarial_step,
+)
 
 __all__ = [
     "DCGAN_PRESETS",
     "DCGANDiscriminator",
+    "DCGANConfig",
     "DCGANGenerator",
+    "DCGANTrainer",
     "GANConfig",
     "GANTrainer",
     "MLPDiscriminator",
     "MLPGenerator",
-    "PRESETS",
     "TOY_PRESETS",
+    "ToyGANConfig",
+    "ToyGANTrainer",
     "adversarial_step",
     "discriminator_loss",
     "generate",

@@ -11,7 +11,7 @@ from torch import nn
 
 from genlearn.exercises import Exercise
 from genlearn.gan.losses import generator_loss, jensen_shannon_divergence, optimal_discriminator
-from genlearn.gan.models import MLPDiscriminator, MLPGenerator
+from genlearn.gan.networks import MLPDiscriminator, MLPGenerator
 from genlearn.gan.sampling import interpolate_latents
 from genlearn.gan.training import adversarial_step
 

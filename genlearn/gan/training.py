@@ -1,72 +1,92 @@
-"""Training a GAN on the shared core: configs, presets per lesson, and ``GANTrainer``.
+"""Training a GAN on the shared core: configs, presets per lesson, and the trainers.
 
 One step (``adversarial_step``): the discriminator learns on *detached* fakes (so its loss does not
 reach G); then the generator learns through a fresh pass of D with the non-saturating loss, whose
 label is "real". An optional exponential moving average of G's weights gives the samples.
+
+``GANTrainer`` holds what every GAN shares; ``ToyGANTrainer`` learns 2-D points (the ring of Gaussians of
+notebook 01) with MLPs, ``DCGANTrainer`` learns 28x28 MNIST digits with convolutional nets.
 """
 
 from __future__ import annotations
 
+import abc
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from matplotlib.figure import Figure
 
 from genlearn.budget import Presets
 from genlearn.data import GaussianMixture2D, ImageData, InMemoryBatches, load_mnist, mode_coverage, ring_of_gaussians
+from genlearn.evaluation import classifier_metrics, describe_reference
 from genlearn.gan.losses import discriminator_loss, generator_loss
-from genlearn.gan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, dcgan_init
+from genlearn.gan.networks import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, dcgan_init
 from genlearn.gan.sampling import generate, sample_latents, to_unit_interval
+from genlearn.image_samples import MNISTImages
 from genlearn.precision import Precision, adam
 from genlearn.training import Trainer
-
-ARCHITECTURES = ("mlp", "dcgan")
 
 
 @dataclass
 class GANConfig:
-    architecture: str = "dcgan"  # "mlp": 2-D ring of Gaussians; "dcgan": 28x28 MNIST
+    """What every GAN trains with."""
+
     num_steps: int = 6000
     batch_size: int = 64
     seed: int = 0
     latent_dim: int = 64
-    width: int = 32  # DCGAN: channels of the first conv (the second has 2x); MLP: hidden units
-    num_layers: int = 3  # MLP hidden layers
-    pack: int = 1  # PacGAN: how many samples the MLP discriminator judges together
-    generator_lr: float = 2e-4
-    discriminator_lr: float = 2e-4
+    generator_learning_rate: float = 2e-4
+    discriminator_learning_rate: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
     loss: str = "non_saturating"  # generator loss: "non_saturating", "saturating", or "hinge" (both nets)
     ema_decay: float = 0.0  # 0: sample from G itself; else from an EMA of G's weights
-    num_data: int = 20_000  # ring: points drawn once from the mixture
+    eval_samples: int = 10_000
+    eval_every: int = 0  # steps between evaluations logged by a run; 0 = none
+
+
+@dataclass
+class ToyGANConfig(GANConfig):
+    """MLPs on 2-D points: by default the ring of Gaussians of notebook 01."""
+
+    latent_dim: int = 2
+    hidden_dim: int = 128
+    num_layers: int = 3
+    pack: int = 1  # PacGAN: how many samples the discriminator judges together
+    num_data: int = 20_000  # points drawn once from the ring
     ring_modes: int = 8
     ring_radius: float = 2.0
     ring_std: float = 0.02
-    eval_samples: int = 10_000
 
 
-# The 2-D ring of 8 Gaussians (notebook 01).
+@dataclass
+class DCGANConfig(GANConfig):
+    """Convolutional nets on 28x28 MNIST; ``channels`` is the first convolution's width (the second has twice)."""
+
+    channels: int = 32
+
+
+# The 2-D ring of 8 Gaussians (notebooks 01 and 03).
 TOY_PRESETS = Presets(
-    smoke=GANConfig(architecture="mlp", num_steps=300, batch_size=128, latent_dim=2, width=64, num_layers=3,
-                    generator_lr=2e-3, discriminator_lr=2e-3, num_data=4096, eval_samples=2000),
-    cpu=GANConfig(architecture="mlp", num_steps=3000, batch_size=256, latent_dim=2, width=128, num_layers=3,
-                  generator_lr=1e-3, discriminator_lr=1e-3, eval_samples=2000),
-    gpu=GANConfig(architecture="mlp", num_steps=10_000, batch_size=512, latent_dim=2, width=256, num_layers=3,
-                  generator_lr=1e-3, discriminator_lr=1e-3, eval_samples=5000),
+    smoke=ToyGANConfig(num_steps=300, batch_size=128, hidden_dim=64, generator_learning_rate=2e-3,
+                       discriminator_learning_rate=2e-3, num_data=4096, eval_samples=2000),
+    cpu=ToyGANConfig(num_steps=3000, batch_size=256, hidden_dim=128, generator_learning_rate=1e-3,
+                     discriminator_learning_rate=1e-3, eval_samples=2000),
+    gpu=ToyGANConfig(num_steps=10_000, batch_size=512, hidden_dim=256, generator_learning_rate=1e-3,
+                     discriminator_learning_rate=1e-3, eval_samples=5000),
 )
 
 # DCGAN on MNIST (notebook 02, benchmarks/gan.py): the cpu preset is the one the benchmark measures.
 DCGAN_PRESETS = Presets(
-    smoke=GANConfig(num_steps=200, batch_size=32, width=16, generator_lr=1e-3, discriminator_lr=1e-3,
-                    ema_decay=0.9, eval_samples=500),
-    cpu=GANConfig(num_steps=12_000, batch_size=64, width=32, generator_lr=5e-4, discriminator_lr=5e-4,
-                  ema_decay=0.999),
-    gpu=GANConfig(num_steps=30_000, batch_size=128, width=64, generator_lr=5e-4, discriminator_lr=5e-4,
-                  ema_decay=0.999),
+    smoke=DCGANConfig(num_steps=200, batch_size=32, channels=16, generator_learning_rate=1e-3,
+                      discriminator_learning_rate=1e-3, ema_decay=0.9, eval_samples=500),
+    cpu=DCGANConfig(num_steps=12_000, batch_size=64, channels=32, generator_learning_rate=5e-4,
+                    discriminator_learning_rate=5e-4, ema_decay=0.999),
+    gpu=DCGANConfig(num_steps=30_000, batch_size=128, channels=64, generator_learning_rate=5e-4,
+                    discriminator_learning_rate=5e-4, ema_decay=0.999),
 )
-
-PRESETS = DCGAN_PRESETS
 
 
 def adversarial_step(
@@ -119,64 +139,50 @@ def adversarial_step(
 class GANTrainer(Trainer):
     """Generator, discriminator, their Adam optimizers, the data batches, and (optionally) an EMA generator.
 
-    ``data``: for ``dcgan``, an ``ImageData`` or (N, 1, 28, 28) floats in [0, 1] (default: ``load_mnist("train")``);
-    for ``mlp``, a ``GaussianMixture2D`` or (N, 2) points (default: the ring from the config).
+    Subclasses say which networks (``build_networks``), what the data is (``prepare_data``: a tensor of
+    examples in the generator's output range), and how samples are shown and scored.
     """
 
-    model_name = "gan"
-    config_class = GANConfig
-
-    def __init__(self, config: GANConfig, device, precision: str = "auto", data=None):
-        super().__init__(config, device, precision)
-        if config.architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {config.architecture!r}; choose one of {ARCHITECTURES}")
-        torch.manual_seed(config.seed)
-        self.mixture: GaussianMixture2D | None = None
-        if config.architecture == "mlp":
-            generator = MLPGenerator(config.latent_dim, config.width, config.num_layers)
-            discriminator = MLPDiscriminator(config.width, config.num_layers, pack=config.pack)
-            data_tensor = self._toy_data(data)
-        else:
-            generator, discriminator = DCGANGenerator(config.latent_dim, config.width), DCGANDiscriminator(config.width)
-            generator.apply(dcgan_init)
-            discriminator.apply(dcgan_init)
-            data_tensor = self._image_data(data)
+    def build(self, data) -> None:
+        config = self.config
+        generator, discriminator = self.build_networks()
+        data_tensor = self.prepare_data(data)
         self.modules["generator"] = generator.to(self.device)
         self.modules["discriminator"] = discriminator.to(self.device)
         if config.ema_decay > 0:
             self.modules["generator_ema"] = copy.deepcopy(self.modules["generator"]).requires_grad_(False)
         betas = (config.beta1, config.beta2)
-        self.optimizers["generator"] = adam(generator.parameters(), self.device, lr=config.generator_lr, betas=betas)
+        self.optimizers["generator"] = adam(
+            generator.parameters(), self.device, lr=config.generator_learning_rate, betas=betas
+        )
         self.optimizers["discriminator"] = adam(
-            discriminator.parameters(), self.device, lr=config.discriminator_lr, betas=betas
+            discriminator.parameters(), self.device, lr=config.discriminator_learning_rate, betas=betas
         )
         self.batches = InMemoryBatches(data_tensor, config.batch_size, device=self.device, seed=config.seed)
         self.latent_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
 
-    def _toy_data(self, data) -> torch.Tensor:
-        config = self.config
-        if data is None or isinstance(data, GaussianMixture2D):
-            self.mixture = data or self.configured_ring()
-            return self.mixture.sample(config.num_data, torch.Generator().manual_seed(config.seed))
-        return torch.as_tensor(data, dtype=torch.float32)
+    @abc.abstractmethod
+    def build_networks(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """(generator, discriminator), initialised."""
 
-    def configured_ring(self) -> GaussianMixture2D:
-        """The ring of Gaussians the config describes: the toy data, unless the caller passed other data."""
-        return ring_of_gaussians(self.config.ring_modes, self.config.ring_radius, self.config.ring_std)
+    @abc.abstractmethod
+    def prepare_data(self, data) -> torch.Tensor:
+        """The training examples as one tensor, from ``data`` (None: the bundled data); sets ``data_source``."""
 
-    @staticmethod
-    def _image_data(data) -> torch.Tensor:
-        if data is None:
-            data = load_mnist("train")
-        images01 = data.to_float() if isinstance(data, ImageData) else data
-        if images01.ndim != 4 or images01.shape[1:] != (1, 28, 28):
-            raise ValueError(f"expected MNIST images of shape (N, 1, 28, 28), got {tuple(images01.shape)}")
-        return images01 * 2 - 1  # the generator's tanh range
+    def describe_data(self) -> str:
+        return f"{self.data_source}: {self.batches.num_rows:,} examples"
+
+    def postprocess(self, samples: torch.Tensor) -> torch.Tensor:
+        """The generator's outputs as the family shows them."""
+        return samples
 
     @property
     def sampler(self) -> torch.nn.Module:
         """The network that makes samples: the EMA generator if there is one."""
         return self.unwrapped("generator_ema" if "generator_ema" in self.modules else "generator")
+
+    def items_per_step(self) -> float:
+        return float(self.config.batch_size)
 
     def training_step(self, step: int) -> dict[str, torch.Tensor]:
         config = self.config
@@ -207,33 +213,14 @@ class GANTrainer(Trainer):
         for target_buffer, source_buffer in zip(target.buffers(), source.buffers()):
             target_buffer.copy_(source_buffer)
 
-    def sample(self, num_samples: int, seed: int | None = None, use_ema: bool = True) -> torch.Tensor:
-        """Samples in eval mode: images (N, 1, 28, 28) in [0, 1] for DCGAN, points (N, 2) for the MLP.
-
-        ``seed`` fixes the latents (same samples on any device); ``use_ema=False`` samples from G itself.
-        """
-        rng = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = sample_latents(num_samples, self.config.latent_dim, self.device, rng)
+    def sample(self, num_samples: int, *, seed: int = 0, length: int | None = None, use_ema: bool = True) -> torch.Tensor:
+        """Samples in eval mode. ``seed`` fixes the latents (the same samples on any device);
+        ``use_ema=False`` samples from G itself."""
+        if length is not None:
+            raise ValueError("a GAN draws samples of a fixed size; leave out the length.")
+        z = sample_latents(num_samples, self.config.latent_dim, self.device, torch.Generator().manual_seed(seed))
         model = self.sampler if use_ema else self.unwrapped("generator")
-        samples = generate(model, z)
-        return to_unit_interval(samples) if self.config.architecture == "dcgan" else samples
-
-    def evaluate(self, num_samples: int | None = None) -> dict[str, float]:
-        """DCGAN: classifier metrics of samples; MLP: mode coverage of the ring."""
-        num_samples = num_samples or self.config.eval_samples
-        samples = self.sample(num_samples, seed=self.config.seed)
-        if self.config.architecture == "mlp":
-            coverage = mode_coverage(samples, self.mixture or self.configured_ring())
-            return {"modes_covered": float(coverage["modes_covered"]), "fraction_high_quality": coverage["fraction_high_quality"]}
-        from genlearn.evaluation import classifier_metrics
-
-        metrics = classifier_metrics(samples, device=self.device)
-        return {
-            "fid": metrics["fid"],
-            "inception_score": metrics["inception_score"],
-            "max_min_ratio": metrics["max_min_ratio"],
-            "classes_present": float(metrics["classes_present"]),
-        }
+        return self.postprocess(generate(model, z))
 
     def extra_state(self) -> dict:
         return {"batches": self.batches.state_dict(), "latent_rng": self.latent_rng.get_state()}
@@ -241,3 +228,94 @@ class GANTrainer(Trainer):
     def load_extra_state(self, state: dict) -> None:
         self.batches.load_state_dict(state["batches"])
         self.latent_rng.set_state(state["latent_rng"])
+
+
+class ToyGANTrainer(GANTrainer):
+    """MLPs on 2-D points. ``data``: a ``GaussianMixture2D`` or (N, 2) points (default: the config's ring)."""
+
+    model_name = "toy_gan"
+    config_class = ToyGANConfig
+    unit = "points"
+    default_num_samples = 2000
+    samples_file = "samples.png"
+
+    def build_networks(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        config = self.config
+        return (
+            MLPGenerator(config.latent_dim, config.hidden_dim, config.num_layers),
+            MLPDiscriminator(config.hidden_dim, config.num_layers, pack=config.pack),
+        )
+
+    def prepare_data(self, data) -> torch.Tensor:
+        config = self.config
+        self.mixture: GaussianMixture2D | None = None
+        if data is None or isinstance(data, GaussianMixture2D):
+            self.mixture = data or self.configured_ring()
+            self.data_source = f"a mixture of {self.mixture.num_modes} Gaussians"
+            return self.mixture.sample(config.num_data, torch.Generator().manual_seed(config.seed))
+        self.data_source = "points passed in Python"
+        return torch.as_tensor(data, dtype=torch.float32)
+
+    def configured_ring(self) -> GaussianMixture2D:
+        """The ring of Gaussians the config describes: the toy data, unless the caller passed other data."""
+        return ring_of_gaussians(self.config.ring_modes, self.config.ring_radius, self.config.ring_std)
+
+    @classmethod
+    def load_data(cls, path: Path) -> torch.Tensor:
+        raise ValueError("the toy GAN trains on its ring of Gaussians, or on points passed in Python; not on files.")
+
+    def save_samples(self, samples: torch.Tensor, path: Path) -> None:
+        figure = Figure(figsize=(4, 4))
+        ax = figure.subplots()
+        points = samples.detach().cpu()
+        ax.scatter(points[:, 0], points[:, 1], s=2)
+        ax.set_aspect("equal")
+        figure.savefig(path)
+
+    def evaluate(self) -> dict:
+        """Mode coverage of the ring by ``eval_samples`` samples."""
+        mixture = self.mixture or self.configured_ring()
+        coverage = mode_coverage(self.sample(self.config.eval_samples, seed=self.config.seed), mixture)
+        return {
+            "modes_covered": float(coverage["modes_covered"]),
+            "fraction_high_quality": coverage["fraction_high_quality"],
+            "data": f"{self.config.eval_samples:,} samples against a mixture of {mixture.num_modes} Gaussians",
+        }
+
+
+class DCGANTrainer(MNISTImages, GANTrainer):
+    """A DCGAN on 28x28 MNIST. ``data``: an ``ImageData`` or (N, 1, 28, 28) floats in [0, 1] (default: MNIST train)."""
+
+    model_name = "gan"
+    config_class = DCGANConfig
+
+    def build_networks(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        generator = DCGANGenerator(self.config.latent_dim, self.config.channels)
+        discriminator = DCGANDiscriminator(self.config.channels)
+        generator.apply(dcgan_init)
+        discriminator.apply(dcgan_init)
+        return generator, discriminator
+
+    def prepare_data(self, data) -> torch.Tensor:
+        if data is None:
+            data = load_mnist("train")
+        self.data_source = data.source if isinstance(data, ImageData) else "images passed in Python"
+        images01 = data.to_float() if isinstance(data, ImageData) else data
+        if images01.ndim != 4 or images01.shape[1:] != (1, 28, 28):
+            raise ValueError(f"expected MNIST images of shape (N, 1, 28, 28), got {tuple(images01.shape)}")
+        return images01 * 2 - 1  # the generator's tanh range
+
+    def postprocess(self, samples: torch.Tensor) -> torch.Tensor:
+        """Images (N, 1, 28, 28) in [0, 1]."""
+        return to_unit_interval(samples)
+
+    def evaluate(self) -> dict:
+        """Classifier metrics of ``eval_samples`` samples, the FID against the MNIST test split."""
+        metrics = classifier_metrics(self.sample(self.config.eval_samples, seed=self.config.seed), device=self.device)
+        return {
+            "fid": metrics["fid"],
+            "inception_score": metrics["inception_score"],
+            "max_min_ratio": metrics["max_min_ratio"],
+            "classes_present": float(metrics["classes_present"]),
+            "data": f"{self.config.eval_samples:,} samples; FID against {describe_reference('test')}",
+        }

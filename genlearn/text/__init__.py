@@ -8,10 +8,13 @@ from genlearn.text.bigram import BigramCounts, BigramLanguageModel, count_bigram
 from genlearn.text.evaluation import evaluate_nll, sequential_windows
 from genlearn.text.generation import filter_logits, generate
 from genlearn.text.gpt import GPT, CausalSelfAttention, GPTConfig, KVCache, attention
+from genlearn.text.corpus import Corpus, NamesCorpus, StreamCorpus, load_corpus
 from genlearn.text.mlp import MLPConfig, MLPLanguageModel
 from genlearn.text.training import (
-    PRESETS,
-    TRAINERS,
+    BIGRAM_PRESETS,
+    GPT_NAMES_PRESETS,
+    GPT_PRESETS,
+    MLP_PRESETS,
     BigramTrainer,
     BigramTrainingConfig,
     GPTTrainer,
@@ -20,18 +23,20 @@ from genlearn.text.training import (
     MLPTrainingConfig,
     TextTrainer,
     TextTrainingConfig,
-    load_text_data,
 )
 
 __all__ = [
+    "BIGRAM_PRESETS",
     "GPT",
-    "PRESETS",
-    "TRAINERS",
+    "GPT_NAMES_PRESETS",
+    "GPT_PRESETS",
+    "MLP_PRESETS",
     "BigramCounts",
     "BigramLanguageModel",
     "BigramTrainer",
     "BigramTrainingConfig",
     "CausalSelfAttention",
+    "Corpus",
     "GPTConfig",
     "GPTTrainer",
     "GPTTrainingConfig",
@@ -40,6 +45,8 @@ __all__ = [
     "MLPLanguageModel",
     "MLPTrainer",
     "MLPTrainingConfig",
+    "NamesCorpus",
+    "StreamCorpus",
     "TextTrainer",
     "TextTrainingConfig",
     "attention",
@@ -47,6 +54,6 @@ __all__ = [
     "evaluate_nll",
     "filter_logits",
     "generate",
-    "load_text_data",
+    "load_corpus",
     "sequential_windows",
 ]

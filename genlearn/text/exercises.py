@@ -31,7 +31,7 @@ def _check_bigram_probabilities(candidate) -> None:
         )
 
 
-bigram_probabilities = Exercise(
+BIGRAM_PROBABILITIES = Exercise(
     title="Smoothed bigram probabilities",
     checker=_check_bigram_probabilities,
     reference=_reference_bigram_probabilities,
@@ -58,7 +58,7 @@ def _check_average_nll(candidate) -> None:
     )
 
 
-average_nll = Exercise(title="Average negative log-likelihood", checker=_check_average_nll, reference=_reference_average_nll)
+AVERAGE_NLL = Exercise(title="Average negative log-likelihood", checker=_check_average_nll, reference=_reference_average_nll)
 
 
 def _reference_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -83,7 +83,7 @@ def _check_causal_attention(candidate) -> None:
     assert torch.allclose(out, expected, atol=1e-5), "does not match F.scaled_dot_product_attention(..., is_causal=True)"
 
 
-causal_attention = Exercise(
+CAUSAL_ATTENTION = Exercise(
     title="Causal scaled dot-product attention", checker=_check_causal_attention, reference=_reference_causal_attention
 )
 
@@ -106,7 +106,5 @@ def _check_top_k(candidate) -> None:
         assert torch.allclose(out[kept], logits[kept]), "leave the kept logits unchanged"
 
 
-top_k_filter = Exercise(title="Top-k filtering", checker=_check_top_k, reference=_reference_top_k)
+TOP_K_FILTER = Exercise(title="Top-k filtering", checker=_check_top_k, reference=_reference_top_k)
 
-NAMES_EXERCISES = (bigram_probabilities, average_nll)
-GPT_EXERCISES = (causal_attention, top_k_filter)

@@ -14,25 +14,30 @@ from torch import nn
 
 from genlearn.text.language_model import LanguageModel
 
-# On a GPU, F.scaled_dot_product_attention dispatches to fused flash / memory-efficient kernels.
-# On this course's 2-core AVX2 CPU, plain matmul attention measured faster for the CPU presets
-# (benchmarks/text.py, "attention path"), so the CPU uses the explicit path unless this is set.
-SDPA_ON_CPU = False
+ATTENTION_PATHS = ("auto", "matmul", "sdpa")
 
 
 @dataclass
 class GPTConfig:
+    """nanoGPT's config in the course's vocabulary: its n_layer, n_head and n_embd are num_layers, num_heads, embedding_dim."""
+
     vocab_size: int
     context_length: int = 64  # nanoGPT's block_size: the longest sequence the model sees
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    embedding_dim: int = 128
     dropout: float = 0.0
     bias: bool = False  # biases in Linear and LayerNorm layers
+    # "sdpa": F.scaled_dot_product_attention, fused flash / memory-efficient kernels on a GPU. "matmul": the
+    # explicit path, which measured as fast on this course's 2-core CPU (benchmarks/text.py, "attention path").
+    # "auto": sdpa on GPUs, matmul on the CPU.
+    attention: str = "auto"
 
     def __post_init__(self):
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if self.embedding_dim % self.num_heads:
+            raise ValueError(f"embedding_dim={self.embedding_dim} must be divisible by num_heads={self.num_heads}")
+        if self.attention not in ATTENTION_PATHS:
+            raise ValueError(f"attention must be one of {ATTENTION_PATHS}, got {self.attention!r}")
 
 
 def attention(
@@ -53,10 +58,11 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.n_head = config.n_head
-        self.n_embd = config.n_embd
-        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.num_heads = config.num_heads
+        self.embedding_dim = config.embedding_dim
+        self.attention_path = config.attention
+        self.qkv = nn.Linear(config.embedding_dim, 3 * config.embedding_dim, bias=config.bias)
+        self.proj = nn.Linear(config.embedding_dim, config.embedding_dim, bias=config.bias)
         self.dropout = config.dropout
         self.residual_dropout = nn.Dropout(config.dropout)
         causal = torch.tril(torch.ones(config.context_length, config.context_length, dtype=torch.bool))
@@ -64,9 +70,9 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         batch, length, channels = x.shape
-        q, k, v = self.qkv(x).split(self.n_embd, dim=2)
+        q, k, v = self.qkv(x).split(self.embedding_dim, dim=2)
         # (B, T, C) -> (B, heads, T, head_dim): each head attends independently.
-        q, k, v = (t.view(batch, length, self.n_head, channels // self.n_head).transpose(1, 2) for t in (q, k, v))
+        q, k, v = (t.view(batch, length, self.num_heads, channels // self.num_heads).transpose(1, 2) for t in (q, k, v))
         offset = 0
         if kv_cache is not None:
             offset = kv_cache.length
@@ -74,7 +80,7 @@ class CausalSelfAttention(nn.Module):
         # Query i sits at absolute position offset + i and may see keys 0 .. offset + i.
         mask = self.causal_mask[offset : offset + length, : offset + length]
         dropout = self.dropout if self.training else 0.0
-        if x.device.type != "cpu" or SDPA_ON_CPU:
+        if self.attention_path == "sdpa" or (self.attention_path == "auto" and x.device.type != "cpu"):
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=None if offset == 0 else mask, dropout_p=dropout, is_causal=offset == 0
             )
@@ -87,8 +93,8 @@ class CausalSelfAttention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.fc = nn.Linear(config.embedding_dim, 4 * config.embedding_dim, bias=config.bias)
+        self.proj = nn.Linear(4 * config.embedding_dim, config.embedding_dim, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,9 +106,9 @@ class Block(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.norm_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.norm_1 = nn.LayerNorm(config.embedding_dim, bias=config.bias)
         self.attention = CausalSelfAttention(config)
-        self.norm_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.norm_2 = nn.LayerNorm(config.embedding_dim, bias=config.bias)
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
@@ -115,17 +121,17 @@ class GPT(LanguageModel):
         super().__init__()
         self.config = config
         self.context_length = config.context_length
-        self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)
-        self.position_embedding = nn.Embedding(config.context_length, config.n_embd)
+        self.token_embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        self.position_embedding = nn.Embedding(config.context_length, config.embedding_dim)
         self.dropout = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.norm_final = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
+        self.norm_final = nn.LayerNorm(config.embedding_dim, bias=config.bias)
+        self.lm_head = nn.Linear(config.embedding_dim, config.vocab_size, bias=False)
         self.lm_head.weight = self.token_embedding.weight  # weight tying, as in GPT-2
         self.apply(self._init_weights)
         for name, parameter in self.named_parameters():
-            if name.endswith("proj.weight"):  # GPT-2: residual projections scaled by 1/sqrt(2 * n_layer)
-                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+            if name.endswith("proj.weight"):  # GPT-2: residual projections scaled by 1/sqrt(2 * num_layers)
+                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.num_layers))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -172,8 +178,8 @@ class KVCache:
     """
 
     def __init__(self, config: GPTConfig, batch_size: int, device: torch.device, dtype: torch.dtype):
-        head_dim = config.n_embd // config.n_head
-        shape = (config.n_layer, 2, batch_size, config.n_head, config.context_length, head_dim)
+        head_dim = config.embedding_dim // config.num_heads
+        shape = (config.num_layers, 2, batch_size, config.num_heads, config.context_length, head_dim)
         self.tensors = torch.zeros(shape, device=device, dtype=dtype)
         self.length = 0
 

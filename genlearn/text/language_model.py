@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlearn.text.generation import generate
+
 
 class LanguageModel(nn.Module):
     """Base of the bigram, MLP and GPT models; each returns ``(logits, loss)`` from ``forward(idx, targets=None)``."""
@@ -18,6 +20,4 @@ class LanguageModel(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
 
     def generate(self, idx: torch.Tensor, max_new_tokens: int, **sampling) -> torch.Tensor:
-        from genlearn.text.generation import generate
-
         return generate(self, idx, max_new_tokens, **sampling)

@@ -19,8 +19,8 @@ from genlearn.text.language_model import LanguageModel
 class MLPConfig:
     vocab_size: int
     context_length: int = 8  # k: how many previous tokens the model sees
-    n_embd: int = 24
-    hidden_size: int = 256
+    embedding_dim: int = 24
+    hidden_dim: int = 256
 
 
 class MLPLanguageModel(LanguageModel):
@@ -29,9 +29,9 @@ class MLPLanguageModel(LanguageModel):
         self.config = config
         self.context_length = config.context_length
         self.blank = config.vocab_size
-        self.token_embedding = nn.Embedding(config.vocab_size + 1, config.n_embd)
-        self.hidden = nn.Linear(config.context_length * config.n_embd, config.hidden_size)
-        self.output = nn.Linear(config.hidden_size, config.vocab_size)
+        self.token_embedding = nn.Embedding(config.vocab_size + 1, config.embedding_dim)
+        self.hidden = nn.Linear(config.context_length * config.embedding_dim, config.hidden_dim)
+        self.output = nn.Linear(config.hidden_dim, config.vocab_size)
         with torch.no_grad():  # a near-uniform first guess instead of confidently wrong logits
             self.output.weight.mul_(0.1)
             self.output.bias.zero_()
@@ -43,7 +43,7 @@ class MLPLanguageModel(LanguageModel):
         return padded.unfold(1, k, 1)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        embedded = self.token_embedding(self.contexts(idx))  # (B, T, k, n_embd)
+        embedded = self.token_embedding(self.contexts(idx))  # (B, T, k, embedding_dim)
         hidden = torch.tanh(self.hidden(embedded.flatten(2)))
         logits = self.output(hidden)
         return logits, self.next_token_loss(logits, targets)

@@ -1,40 +1,31 @@
-"""Training the text models: configs with named presets, the bundled data, and one trainer for all three models.
+"""Training the text models: configs with named presets, and one trainer for all three models.
 
 Data: ``data=None`` means the bundled corpus of the config's ``dataset``: ``"names"`` (32,000 first names,
-one per line, "." starts and ends each; 80/10/10 train/val/test) or ``"text"`` (Shakespeare; 90/10
-train/val). Pass your own corpus as a string instead: one name per line for ``"names"``, any text for
-``"text"``. Every model trains with the same loop and is scored by ``evaluation.evaluate_nll``.
+one per line) or ``"text"`` (Shakespeare). Pass your own corpus as a string instead: one name per line for
+``"names"``, any text for ``"text"``. ``genlearn.text.corpus`` turns it into a ``NamesCorpus`` or a
+``StreamCorpus``; every model trains with the same loop and is scored by ``evaluation.evaluate_nll``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import torch
 
 from genlearn.budget import Presets
-from genlearn.data import (
-    CharTokenizer,
-    InMemoryBatches,
-    encode_names,
-    load_names,
-    load_shakespeare,
-    names_tokenizer,
-    random_windows,
-    split_names,
-    train_val_split,
-)
+from genlearn.data import load_text_file
 from genlearn.precision import adamw
-from genlearn.seeding import seed_everything
 from genlearn.text.bigram import BigramCounts, BigramLanguageModel
-from genlearn.text.evaluation import evaluate_nll, nll_metrics, sequential_windows
+from genlearn.text.corpus import DATASETS, Corpus, load_corpus
+from genlearn.text.evaluation import evaluate_nll, nll_metrics
+from genlearn.text.generation import generate
 from genlearn.text.gpt import GPT, GPTConfig
 from genlearn.text.mlp import MLPConfig, MLPLanguageModel
-from genlearn.training import Trainer
+from genlearn.training import Callback, Trainer
 
-DATASETS = ("names", "text")
-# Bigram and MLP see at most ``context_length`` tokens per prediction; on a text corpus they train on
+# Bigram and MLP see at most ``context_length`` tokens per prediction; on a running text they train on
 # windows this long, which only scores more positions per row.
 TEXT_WINDOW_LENGTH = 64
 
@@ -71,49 +62,23 @@ class BigramTrainingConfig(TextTrainingConfig):
 @dataclass
 class MLPTrainingConfig(TextTrainingConfig):
     context_length: int = 8
-    n_embd: int = 24
-    hidden_size: int = 256
+    embedding_dim: int = 24
+    hidden_dim: int = 256
 
 
 @dataclass
 class GPTTrainingConfig(TextTrainingConfig):
     context_length: int = 64
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    embedding_dim: int = 128
     dropout: float = 0.0
     bias: bool = False
+    attention: str = "auto"  # see GPTConfig
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         names = {f.name for f in fields(GPTConfig)}
         return GPTConfig(vocab_size=vocab_size, **{k: v for k, v in vars(self).items() if k in names})
-
-
-@dataclass
-class TextData:
-    """A tokenized corpus. ``splits`` maps a split name to (inputs, targets) for names, or to a 1-D id stream."""
-
-    dataset: str
-    tokenizer: CharTokenizer
-    splits: dict[str, tuple[torch.Tensor, torch.Tensor] | torch.Tensor]
-
-
-def load_text_data(dataset: str, data: str | None = None) -> TextData:
-    """The bundled corpus of ``dataset`` (``data=None``), or the user's corpus ``data`` tokenized the same way."""
-    if dataset == "names":
-        names = load_names() if data is None else [line.strip() for line in data.splitlines() if line.strip()]
-        if len(names) < 10:
-            raise ValueError(f"a names corpus needs at least 10 non-empty lines (one name each), got {len(names)}")
-        tokenizer = names_tokenizer(names)
-        length = max(len(name) for name in names)
-        splits = dict(zip(("train", "val", "test"), split_names(names)))
-        return TextData(dataset, tokenizer, {k: encode_names(v, tokenizer, length) for k, v in splits.items()})
-    if dataset == "text":
-        text = load_shakespeare() if data is None else data
-        tokenizer = CharTokenizer.from_text(text)
-        train, val = train_val_split(torch.tensor(tokenizer.encode(text), dtype=torch.int64), val_fraction=0.1)
-        return TextData(dataset, tokenizer, {"train": train, "val": val})
-    raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
 
 
 def warmup_cosine(step: int, config: TextTrainingConfig) -> float:
@@ -129,13 +94,14 @@ def warmup_cosine(step: int, config: TextTrainingConfig) -> float:
 class TextTrainer(Trainer):
     """Trains one text model (subclasses choose which) with AdamW and a warm-up + cosine schedule."""
 
+    unit = "tokens"
+    samples_file = "samples.txt"
     fixed_context = False  # True when the model cannot read past context_length (a GPT's position table)
 
-    def __init__(self, config: TextTrainingConfig, device, precision: str = "auto", data: str | None = None):
-        super().__init__(config, device, precision)
-        seed_everything(config.seed)
-        self.data = load_text_data(config.dataset, data)
-        self.tokenizer = self.data.tokenizer
+    def build(self, data: str | None) -> None:
+        config = self.config
+        self.corpus: Corpus = load_corpus(config.dataset, data)
+        self.tokenizer = self.corpus.tokenizer
         model = self.build_model(self.tokenizer.vocab_size).to(self.device)
         self.modules["model"] = model
         decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -147,16 +113,16 @@ class TextTrainer(Trainer):
             optimizer, lambda step: warmup_cosine(step, config) / config.learning_rate
         )
         self.val_curve: dict[str, list] = {"step": [], "nll": []}
-        if self.data.dataset == "names":
-            inputs, targets = self.data.splits["train"]
-            if self.fixed_context and inputs.size(1) > self.config.context_length:
-                raise ValueError(
-                    f"the longest name needs context_length >= {inputs.size(1)}, got {config.context_length}"
-                )
-            self.batches = InMemoryBatches((inputs, targets), config.batch_size, self.device, seed=config.seed)
-        else:
-            self.train_ids = self.data.splits["train"].to(self.device)
-            self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        needed = self.corpus.min_context_length()
+        if self.fixed_context and needed > config.context_length:
+            raise ValueError(
+                f"{self.corpus.source} needs context_length >= {needed} (its longest sequence), got {config.context_length}"
+            )
+        self.batches = self.corpus.batches(config.batch_size, self.window_length(), self.device, config.seed)
+
+    @classmethod
+    def load_data(cls, path: Path) -> str:
+        return load_text_file(path)
 
     def build_model(self, vocab_size: int) -> torch.nn.Module:
         raise NotImplementedError
@@ -166,22 +132,19 @@ class TextTrainer(Trainer):
         return self.unwrapped("model")
 
     def window_length(self) -> int:
-        """Length of the training and evaluation windows on a text corpus."""
+        """Length of the training and evaluation windows on a running text."""
         if self.fixed_context:
             return self.config.context_length
         return max(self.config.context_length, TEXT_WINDOW_LENGTH)
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.data.dataset == "names":
-            inputs, targets = next(self.batches)
-            if self.device.type == "cpu":  # drop all-padding columns: same loss, less compute (a GPU would sync)
-                length = int((targets >= 0).sum(dim=1).max())
-                inputs, targets = inputs[:, :length], targets[:, :length]
-            return inputs, targets
-        return random_windows(self.train_ids, self.config.batch_size, self.window_length(), generator=self.generator)
+    def items_per_step(self) -> float:
+        return self.corpus.tokens_per_batch(self.config.batch_size, self.window_length())
+
+    def describe_data(self) -> str:
+        return self.corpus.source
 
     def training_step(self, step: int) -> dict[str, torch.Tensor]:
-        inputs, targets = self.shard(*self.next_batch())
+        inputs, targets = self.shard(*next(self.batches))
         optimizer = self.optimizers["model"]
         with self.precision.autocast():
             _, loss = self.modules["model"](inputs, targets)
@@ -191,89 +154,85 @@ class TextTrainer(Trainer):
         self.schedulers["model"].step()
         return {"loss": loss.detach()}
 
-    def periodic_callbacks(self):
+    def periodic_callbacks(self) -> list[Callback]:
         """With ``eval_every``, the whole val split is scored every that many steps into ``val_curve``."""
         if not self.config.eval_every:
             return []
-        return [(self.config.eval_every, lambda step, history: self._record_val(step))]
+        return [Callback(self.config.eval_every, lambda step, history: self._record_val(step))]
 
     def _record_val(self, step: int) -> None:
         self.val_curve["step"].append(step)
         self.val_curve["nll"].append(self.evaluate_split("val")["nll"])
 
-    def metrics_recorded_at(self, step: int) -> dict[str, float] | None:
-        # On a text corpus val is the only held-out split, so a val-curve point is all of ``evaluate()``.
-        if self.data.dataset != "text" or step not in self.val_curve["step"]:
+    def held_out_splits(self) -> list[str]:
+        return [name for name in self.corpus.splits if name != "train"]
+
+    def metrics_recorded_at(self, step: int) -> dict | None:
+        # Where val is the only held-out split, a val-curve point is all of ``evaluate()``.
+        if self.held_out_splits() != ["val"] or step not in self.val_curve["step"]:
             return None
         nll = self.val_curve["nll"][self.val_curve["step"].index(step)]
-        return {f"val_{key}": value for key, value in nll_metrics(nll).items()}
+        return {**{f"val_{key}": value for key, value in nll_metrics(nll).items()}, "data": self.corpus.describe(["val"])}
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) covering every target of split ``name`` exactly once."""
-        if name not in self.data.splits:
-            raise ValueError(f"no split {name!r}; this corpus has {', '.join(self.data.splits)}")
-        if self.data.dataset == "names":
-            return self.data.splits[name]
-        return sequential_windows(self.data.splits[name], self.window_length())
+        if name not in self.corpus.splits:
+            raise ValueError(f"no split {name!r}; this corpus has {', '.join(self.corpus.splits)}")
+        return self.corpus.split(name, self.window_length())
 
     def evaluate_split(self, name: str, model: torch.nn.Module | None = None) -> dict[str, float]:
         return evaluate_nll(model or self.model, *self.split(name))
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> dict:
         """NLL (nats/char), bits per char and perplexity over the whole of every held-out split."""
         metrics = {}
-        for name in self.data.splits:
-            if name == "train":
-                continue
+        for name in self.held_out_splits():
             result = self.evaluate_split(name)
             metrics.update({f"{name}_{key}": float(value) for key, value in result.items() if key != "num_targets"})
+        metrics["data"] = self.corpus.describe(self.held_out_splits())
         return metrics
+
+    @property
+    def default_num_samples(self) -> int:
+        return self.corpus.default_num_samples
 
     def sample(
         self,
         num_samples: int = 1,
-        max_new_tokens: int | None = None,
+        *,
+        seed: int = 0,
+        length: int | None = None,
         prompt: str = "",
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
-        seed: int = 0,
         use_kv_cache: bool | None = None,
     ) -> list[str]:
-        """Sample strings. Names: each starts after "." and ends at the first "." (which is dropped).
+        """Sample strings of ``length`` new tokens after ``prompt``.
 
-        Text: ``prompt`` (default a newline) followed by ``max_new_tokens`` (default 500) characters.
+        Names: each starts after "." and ends at the first "." (dropped); the length defaults to the longest name.
+        Text: ``prompt`` (default a newline) followed by ``length`` (default 500) characters.
         """
-        from genlearn.text.generation import generate
-
-        names = self.data.dataset == "names"
-        start = "." + prompt if names else (prompt or "\n")
-        if max_new_tokens is None:
-            max_new_tokens = self.data.splits["train"][0].size(1) if names else 500
+        start = self.corpus.sample_prompt(prompt)
+        length = length if length is not None else self.corpus.default_sample_length()
         idx = torch.tensor([self.tokenizer.encode(start)] * num_samples, dtype=torch.int64, device=self.device)
         generator = torch.Generator(device=self.device).manual_seed(seed)
         if use_kv_cache is None:
             use_kv_cache = hasattr(self.model, "new_kv_cache")
-        out = generate(self.model, idx, max_new_tokens, temperature, top_k, top_p, generator, use_kv_cache)
-        texts = [self.tokenizer.decode(row) for row in out]
-        if names:
-            return [text[1:].split(".")[0] for text in texts]
-        return texts
+        out = generate(self.model, idx, length, temperature, top_k, top_p, generator, use_kv_cache)
+        return [self.corpus.finish_sample(self.tokenizer.decode(row)) for row in out]
+
+    def save_samples(self, samples: list[str], path: Path) -> str:
+        text = self.corpus.sample_separator.join(samples)
+        path.write_text(text + "\n", encoding="utf-8")
+        return text
 
     def extra_state(self) -> dict:
-        state = {"val_curve": {k: list(v) for k, v in self.val_curve.items()}}
-        if self.data.dataset == "names":
-            state["batches"] = self.batches.state_dict()
-        else:
-            state["generator"] = self.generator.get_state()
-        return state
+        return {"val_curve": {k: list(v) for k, v in self.val_curve.items()}, "batches": self.batches.state_dict()}
 
     def load_extra_state(self, state: dict) -> None:
         self.val_curve = {k: list(v) for k, v in state["val_curve"].items()}
-        if self.data.dataset == "names":
-            self.batches.load_state_dict(state["batches"])
-        else:
-            self.generator.set_state(state["generator"])
+        self.batches.load_state_dict(state["batches"])
 
 
 class BigramTrainer(TextTrainer):
@@ -298,7 +257,7 @@ class MLPTrainer(TextTrainer):
 
     def build_model(self, vocab_size: int) -> torch.nn.Module:
         c = self.config
-        return MLPLanguageModel(MLPConfig(vocab_size, c.context_length, c.n_embd, c.hidden_size))
+        return MLPLanguageModel(MLPConfig(vocab_size, c.context_length, c.embedding_dim, c.hidden_dim))
 
 
 class GPTTrainer(TextTrainer):
@@ -310,41 +269,37 @@ class GPTTrainer(TextTrainer):
         return GPT(self.config.model_config(vocab_size))
 
 
-TRAINERS = {"bigram": BigramTrainer, "mlp": MLPTrainer, "gpt": GPTTrainer}
-
-# Named presets per lesson; the exported pretrained weights carry the same names.
-PRESETS: dict[str, Presets] = {
-    "bigram": Presets(
-        smoke=BigramTrainingConfig(num_steps=150, batch_size=512, learning_rate=0.5, min_learning_rate=0.01),
-        cpu=BigramTrainingConfig(num_steps=1000, batch_size=1024, learning_rate=0.5, min_learning_rate=0.01),
-        gpu=BigramTrainingConfig(num_steps=1000, batch_size=1024, learning_rate=0.5, min_learning_rate=0.01),
-    ),
-    "mlp": Presets(
-        smoke=MLPTrainingConfig(n_embd=10, hidden_size=64, num_steps=150, batch_size=32, learning_rate=1e-2,
-                                min_learning_rate=1e-3),
-        cpu=MLPTrainingConfig(num_steps=6000, batch_size=64, learning_rate=1e-2, min_learning_rate=1e-4),
-        gpu=MLPTrainingConfig(num_steps=6000, batch_size=64, learning_rate=1e-2, min_learning_rate=1e-4),
-    ),
-    "gpt_names": Presets(
-        smoke=GPTTrainingConfig(context_length=16, n_layer=1, n_head=2, n_embd=32, num_steps=100, batch_size=32),
-        # makemore's default transformer (4 layers x 64, context 16) at a high learning rate. 25,600 training
-        # names are few for 200k parameters: without dropout it overfit by 6k steps (val 1.944). With dropout
-        # 0.1 for 20k steps, benchmarks/text.py measures val 1.892; a tuning run with dropout 0.15 gave 1.896.
-        cpu=GPTTrainingConfig(context_length=16, n_layer=4, n_head=4, n_embd=64, dropout=0.1, num_steps=20000,
-                              batch_size=64, learning_rate=3e-3, warmup_steps=100, weight_decay=0.1),
-        gpu=GPTTrainingConfig(context_length=16, n_layer=4, n_head=4, n_embd=64, dropout=0.1, num_steps=20000,
-                              batch_size=64, learning_rate=3e-3, warmup_steps=100, weight_decay=0.1),
-    ),
-    "gpt": Presets(
-        smoke=GPTTrainingConfig(dataset="text", context_length=32, n_layer=1, n_head=2, n_embd=32, num_steps=60,
-                                batch_size=16, learning_rate=3e-3, eval_every=30),
-        # nanoGPT's CPU recipe with half the layers at 3x the learning rate, for 1200 steps instead of 2000:
-        # on this corpus it reaches the recipe's final val loss in about 0.3x its time (benchmarks/text.py).
-        cpu=GPTTrainingConfig(dataset="text", context_length=64, n_layer=2, n_head=4, n_embd=128, num_steps=1200,
-                              batch_size=12, learning_rate=3e-3, warmup_steps=100, weight_decay=0.1, grad_clip=1.0,
-                              eval_every=250),
-        gpu=GPTTrainingConfig(dataset="text", context_length=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2,
-                              num_steps=5000, batch_size=64, learning_rate=1e-3, min_learning_rate=1e-4,
-                              warmup_steps=100, weight_decay=0.1, grad_clip=1.0, eval_every=250),
-    ),
-}
+# Named presets per lesson; the exported pretrained weights carry the registry's names (genlearn.models).
+BIGRAM_PRESETS = Presets(
+    smoke=BigramTrainingConfig(num_steps=150, batch_size=512, learning_rate=0.5, min_learning_rate=0.01),
+    cpu=BigramTrainingConfig(num_steps=1000, batch_size=1024, learning_rate=0.5, min_learning_rate=0.01),
+    gpu=BigramTrainingConfig(num_steps=1000, batch_size=1024, learning_rate=0.5, min_learning_rate=0.01),
+)
+MLP_PRESETS = Presets(
+    smoke=MLPTrainingConfig(embedding_dim=10, hidden_dim=64, num_steps=150, batch_size=32, learning_rate=1e-2,
+                            min_learning_rate=1e-3),
+    cpu=MLPTrainingConfig(num_steps=6000, batch_size=64, learning_rate=1e-2, min_learning_rate=1e-4),
+    gpu=MLPTrainingConfig(num_steps=6000, batch_size=64, learning_rate=1e-2, min_learning_rate=1e-4),
+)
+GPT_NAMES_PRESETS = Presets(
+    smoke=GPTTrainingConfig(context_length=16, num_layers=1, num_heads=2, embedding_dim=32, num_steps=100, batch_size=32),
+    # makemore's default transformer (4 layers x 64, context 16) at a high learning rate. 25,600 training
+    # names are few for 200k parameters: without dropout it overfit by 6k steps (val 1.944). With dropout
+    # 0.1 for 20k steps, benchmarks/text.py measures val 1.892; a tuning run with dropout 0.15 gave 1.896.
+    cpu=GPTTrainingConfig(context_length=16, num_layers=4, num_heads=4, embedding_dim=64, dropout=0.1, num_steps=20000,
+                          batch_size=64, learning_rate=3e-3, warmup_steps=100, weight_decay=0.1),
+    gpu=GPTTrainingConfig(context_length=16, num_layers=4, num_heads=4, embedding_dim=64, dropout=0.1, num_steps=20000,
+                          batch_size=64, learning_rate=3e-3, warmup_steps=100, weight_decay=0.1),
+)
+GPT_PRESETS = Presets(
+    smoke=GPTTrainingConfig(dataset="text", context_length=32, num_layers=1, num_heads=2, embedding_dim=32, num_steps=60,
+                            batch_size=16, learning_rate=3e-3, eval_every=30),
+    # nanoGPT's CPU recipe with half the layers at 3x the learning rate, for 1200 steps instead of 2000:
+    # on this corpus it reaches the recipe's final val loss in about 0.3x its time (benchmarks/text.py).
+    cpu=GPTTrainingConfig(dataset="text", context_length=64, num_layers=2, num_heads=4, embedding_dim=128, num_steps=1200,
+                          batch_size=12, learning_rate=3e-3, warmup_steps=100, weight_decay=0.1, grad_clip=1.0,
+                          eval_every=250),
+    gpu=GPTTrainingConfig(dataset="text", context_length=256, num_layers=6, num_heads=6, embedding_dim=384, dropout=0.2,
+                          num_steps=5000, batch_size=64, learning_rate=1e-3, min_learning_rate=1e-4,
+                          warmup_steps=100, weight_decay=0.1, grad_clip=1.0, eval_every=250),
+)

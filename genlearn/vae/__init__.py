@@ -4,7 +4,7 @@
 - ``networks``: encoders and decoders, as MLPs and as conv nets.
 - ``model``: ``VAE``, whose forward returns the named ELBO terms.
 - ``losses``: ``elbo`` and ``iwae_bound``.
-- ``training``: ``VAEConfig``, its ``PRESETS`` and ``VAETrainer``.
+- ``training``: ``VAEConfig``, its presets and ``VAETrainer``.
 - ``latent``: latent grids, interpolations, encoding a dataset.
 - ``linear_gaussian``: a model with an exact posterior, to measure the ELBO's gap.
 """
@@ -15,12 +15,12 @@ from genlearn.vae.linear_gaussian import LinearGaussian
 from genlearn.vae.losses import elbo, iwae_bound, iwae_log_weights
 from genlearn.vae.model import VAE
 from genlearn.vae.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, build_encoder_decoder
-from genlearn.vae.training import LATENT_2D_PRESETS, PRESETS, SWEEP_PRESETS, VAEConfig, VAETrainer, fixed_test_subset
+from genlearn.vae.training import LATENT_2D_PRESETS, SWEEP_PRESETS, VAE_PRESETS, VAEConfig, VAETrainer, fixed_test_subset
 
 __all__ = [
     "LATENT_2D_PRESETS",
-    "PRESETS",
     "SWEEP_PRESETS",
+    "VAE_PRESETS",
     "VAE",
     "Bernoulli",
     "ConvDecoder",

@@ -62,17 +62,17 @@ class Decoder(nn.Module):
 
 
 class MLPEncoder(Encoder):
-    def __init__(self, latent_dim: int, hidden_dim: int = 512, num_hidden_layers: int = 2):
+    def __init__(self, latent_dim: int, hidden_dim: int = 512, num_layers: int = 2):
         super().__init__()
         self.latent_dim = latent_dim
-        self.net = nn.Sequential(nn.Flatten(), mlp([NUM_PIXELS] + [hidden_dim] * num_hidden_layers + [2 * latent_dim]))
+        self.net = nn.Sequential(nn.Flatten(), mlp([NUM_PIXELS] + [hidden_dim] * num_layers + [2 * latent_dim]))
 
 
 class MLPDecoder(Decoder):
-    def __init__(self, latent_dim: int, hidden_dim: int = 512, num_hidden_layers: int = 2):
+    def __init__(self, latent_dim: int, hidden_dim: int = 512, num_layers: int = 2):
         super().__init__()
         self.latent_dim = latent_dim
-        self.net = mlp([latent_dim] + [hidden_dim] * num_hidden_layers + [NUM_PIXELS])
+        self.net = mlp([latent_dim] + [hidden_dim] * num_layers + [NUM_PIXELS])
 
 
 class ConvEncoder(Encoder):
@@ -112,11 +112,11 @@ class ConvDecoder(Decoder):
 
 
 def build_encoder_decoder(
-    architecture: str, latent_dim: int, hidden_dim: int, num_hidden_layers: int
+    architecture: str, latent_dim: int, hidden_dim: int, num_layers: int
 ) -> tuple[Encoder, Decoder]:
-    """``architecture`` is "mlp" or "conv" (the conv nets ignore ``num_hidden_layers``)."""
+    """``architecture`` is "mlp" or "conv" (the conv nets ignore ``num_layers``)."""
     if architecture == "mlp":
-        return MLPEncoder(latent_dim, hidden_dim, num_hidden_layers), MLPDecoder(latent_dim, hidden_dim, num_hidden_layers)
+        return MLPEncoder(latent_dim, hidden_dim, num_layers), MLPDecoder(latent_dim, hidden_dim, num_layers)
     if architecture == "conv":
         return ConvEncoder(latent_dim, hidden_dim), ConvDecoder(latent_dim, hidden_dim)
     raise ValueError(f"unknown architecture {architecture!r}; choose 'mlp' or 'conv'.")

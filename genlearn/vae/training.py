@@ -1,6 +1,6 @@
 """Training a VAE on MNIST: configs with presets, and ``VAETrainer``.
 
-The recipe (``PRESETS["cpu"]``): an MLP 784-512-512 -> 50-d latent -> 512-512-784 with a Bernoulli
+The recipe (``VAE_PRESETS["cpu"]``): an MLP 784-512-512 -> 50-d latent -> 512-512-784 with a Bernoulli
 decoder, trained on dynamically binarized digits (a fresh binary image per visit) with Adam decayed
 from 1e-3 to 1e-4, batch 128, data kept on the device.
 
@@ -19,6 +19,7 @@ import torch
 
 from genlearn.budget import Presets
 from genlearn.data import ImageData, InMemoryBatches, dynamic_binarize, load_mnist
+from genlearn.image_samples import MNISTImages
 from genlearn.precision import adam
 from genlearn.training import Trainer, evaluating
 from genlearn.vae.losses import iwae_bound
@@ -34,32 +35,33 @@ class VAEConfig:
     architecture: str = "mlp"  # "mlp" or "conv"
     latent_dim: int = 50
     hidden_dim: int = 512
-    num_hidden_layers: int = 2
+    num_layers: int = 2
     beta: float = 1.0  # weight of the KL term; 1 is the ELBO, other values a beta-VAE
     pixel_reduction: str = "sum"  # "mean" reproduces the pixel-averaging bug
     binarize: bool = True  # dynamic binarization; False trains on [0, 1] intensities (pytorch/examples' loss)
     learning_rate: float = 1e-3
-    final_learning_rate: float = 1e-4  # exponential decay to this over num_steps
+    min_learning_rate: float = 1e-4  # exponential decay to this over num_steps
     num_steps: int = 45_000
     batch_size: int = 128
     seed: int = 0
     eval_num_images: int = 1000  # the fixed test subset: see ``fixed_test_subset``
     eval_iwae_k: int = 5000
     eval_seed: int = 0  # picks the test subset, its binarization and the IWAE samples
+    eval_every: int = 0  # steps between evaluations logged by a run; 0 = none
 
 
 # Smoke presets (the test suite) train a few hundred steps at a higher learning rate, enough for digit-like samples.
-PRESETS = Presets(
-    smoke=VAEConfig(hidden_dim=256, learning_rate=2e-3, final_learning_rate=1e-3, num_steps=500, batch_size=64,
+VAE_PRESETS = Presets(
+    smoke=VAEConfig(hidden_dim=256, learning_rate=2e-3, min_learning_rate=1e-3, num_steps=500, batch_size=64,
                     eval_num_images=200, eval_iwae_k=30),
     # 7.5 minutes on a quiet 2-core CPU (9 ms per step): IWAE NLL 89.0 (k = 5000) on full binarized MNIST (benchmarks/vae.py).
     cpu=VAEConfig(num_steps=46_000),
-    gpu=VAEConfig(num_steps=300_000, final_learning_rate=3e-5),
+    gpu=VAEConfig(num_steps=300_000, min_learning_rate=3e-5),
 )
 
 # A VAE with a 2-D latent, whose whole latent space can be drawn (course notebook 05).
 LATENT_2D_PRESETS = Presets(
-    smoke=VAEConfig(latent_dim=2, hidden_dim=256, learning_rate=2e-3, final_learning_rate=1e-3, num_steps=400,
+    smoke=VAEConfig(latent_dim=2, hidden_dim=256, learning_rate=2e-3, min_learning_rate=1e-3, num_steps=400,
                     batch_size=64, eval_num_images=200, eval_iwae_k=30),
     cpu=VAEConfig(latent_dim=2, num_steps=8_000, eval_iwae_k=500),
     gpu=VAEConfig(latent_dim=2, num_steps=50_000, eval_iwae_k=5000),
@@ -67,7 +69,7 @@ LATENT_2D_PRESETS = Presets(
 
 # Short runs for comparisons of many trainings (the beta sweep, the pixel-averaging bug).
 SWEEP_PRESETS = Presets(
-    smoke=VAEConfig(latent_dim=10, hidden_dim=128, learning_rate=2e-3, final_learning_rate=1e-3, num_steps=200,
+    smoke=VAEConfig(latent_dim=10, hidden_dim=128, learning_rate=2e-3, min_learning_rate=1e-3, num_steps=200,
                     batch_size=64, eval_num_images=200, eval_iwae_k=10),
     cpu=VAEConfig(latent_dim=10, hidden_dim=256, num_steps=2_000, eval_num_images=500, eval_iwae_k=100),
     gpu=VAEConfig(latent_dim=10, num_steps=20_000, eval_iwae_k=1000),
@@ -87,32 +89,24 @@ def fixed_test_subset(test: ImageData, num_images: int, seed: int = 0) -> tuple[
     return indices, images, dynamic_binarize(images, torch.Generator().manual_seed(seed))
 
 
-class VAETrainer(Trainer):
+class VAETrainer(MNISTImages, Trainer):
+    """``data`` is (train, test) ``ImageData``; ``None`` loads MNIST (full if on disk, else the bundled subset)."""
+
     model_name = "vae"
     config_class = VAEConfig
+    mnist_splits = ("train", "test")
 
-    def __init__(
-        self,
-        config: VAEConfig,
-        device: torch.device | str,
-        precision: str = "auto",
-        data: tuple[ImageData, ImageData] | None = None,
-    ):
-        """``data`` is (train, test); ``None`` loads MNIST (full if on disk, else the bundled subset)."""
-        super().__init__(config, device, precision)
+    def build(self, data: tuple[ImageData, ImageData] | None) -> None:
+        config = self.config
         if data is None:
             data = (load_mnist("train", verbose=False), load_mnist("test", verbose=False))
         self.train_data, self.test_data = data
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on config.seed only
-            torch.manual_seed(config.seed)
-            encoder, decoder = build_encoder_decoder(
-                config.architecture, config.latent_dim, config.hidden_dim, config.num_hidden_layers
-            )
-            vae = VAE(encoder, decoder)
+        encoder, decoder = build_encoder_decoder(config.architecture, config.latent_dim, config.hidden_dim, config.num_layers)
+        vae = VAE(encoder, decoder)
         self.modules["vae"] = vae.to(self.device)
         optimizer = adam(vae.parameters(), self.device, lr=config.learning_rate)
         self.optimizers["vae"] = optimizer
-        decay = (config.final_learning_rate / config.learning_rate) ** (1 / max(1, config.num_steps))
+        decay = (config.min_learning_rate / config.learning_rate) ** (1 / max(1, config.num_steps))
         self.schedulers["vae"] = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
         # uint8 on the device (47 MB for full MNIST); each batch becomes [0, 1] floats when drawn.
         self.batches = InMemoryBatches(
@@ -123,6 +117,9 @@ class VAETrainer(Trainer):
     @property
     def vae(self) -> VAE:
         return self.unwrapped("vae")
+
+    def describe_data(self) -> str:
+        return f"{self.train_data.source}: {len(self.train_data):,} train and {len(self.test_data):,} test images"
 
     def training_step(self, step: int) -> dict[str, torch.Tensor]:
         config = self.config
@@ -153,8 +150,11 @@ class VAETrainer(Trainer):
         self.batches.load_state_dict(state["batches"])
         self.generator.set_state(state["generator"])
 
-    def sample(self, num_samples: int, generator: torch.Generator | None = None, binary: bool = False) -> torch.Tensor:
+    def sample(self, num_samples: int, *, seed: int = 0, length: int | None = None, binary: bool = False) -> torch.Tensor:
         """(num_samples, 1, 28, 28) in [0, 1]: decoder means for z ~ N(0, I), or binary draws."""
+        if length is not None:
+            raise ValueError("a VAE draws images of a fixed size; leave out the length.")
+        generator = torch.Generator(device=self.device).manual_seed(seed)
         with evaluating(self.vae):
             return self.vae.sample(num_samples, generator=generator, binary=binary).float()
 
@@ -181,6 +181,7 @@ class VAETrainer(Trainer):
                     iwae.append(iwae_bound(self.vae, x, iwae_k, generator=generator).double().cpu())
         metrics = {name: total / len(images) for name, total in totals.items()}
         metrics["num_images"] = len(images)
+        metrics["data"] = f"{len(images):,} fixed MNIST test digits (seed {config.eval_seed}) from the {self.test_data.source}"
         if iwae_k:
             nll = -torch.cat(iwae)
             metrics.update(

@@ -21,10 +21,10 @@ def mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
 class MLPGenerator(nn.Module):
     """z (N, latent_dim) -> points (N, data_dim)."""
 
-    def __init__(self, latent_dim: int = 2, hidden: int = 128, num_layers: int = 3, data_dim: int = 2):
+    def __init__(self, latent_dim: int = 2, hidden_dim: int = 128, num_layers: int = 3, data_dim: int = 2):
         super().__init__()
         self.latent_dim = latent_dim
-        self.net = mlp([latent_dim, *[hidden] * num_layers, data_dim], nn.ReLU)
+        self.net = mlp([latent_dim, *[hidden_dim] * num_layers, data_dim], nn.ReLU)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -37,10 +37,10 @@ class MLPDiscriminator(nn.Module):
     generator's packs look alike, which a real pack does not, so D can penalise missing modes.
     """
 
-    def __init__(self, hidden: int = 128, num_layers: int = 3, data_dim: int = 2, pack: int = 1):
+    def __init__(self, hidden_dim: int = 128, num_layers: int = 3, data_dim: int = 2, pack: int = 1):
         super().__init__()
         self.pack = pack
-        self.net = mlp([data_dim * pack, *[hidden] * num_layers, 1], lambda: nn.LeakyReLU(0.2))
+        self.net = mlp([data_dim * pack, *[hidden_dim] * num_layers, 1], lambda: nn.LeakyReLU(0.2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if len(x) % self.pack:
@@ -51,24 +51,24 @@ class MLPDiscriminator(nn.Module):
 class DCGANGenerator(nn.Module):
     """z (N, latent_dim) -> images (N, 1, 28, 28) in [-1, 1] (tanh).
 
-    A linear layer reshapes z to (2w, 7, 7); two stride-2 transposed convolutions give 14x14, then 28x28.
+    A linear layer reshapes z to (2 * channels, 7, 7); two stride-2 transposed convolutions give 14x14, then 28x28.
     BatchNorm after every layer but the last, as in DCGAN.
     """
 
-    def __init__(self, latent_dim: int = 64, width: int = 32):
+    def __init__(self, latent_dim: int = 64, channels: int = 32):
         super().__init__()
         self.latent_dim = latent_dim
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, 2 * width * 7 * 7, bias=False),
-            nn.Unflatten(1, (2 * width, 7, 7)),
-            nn.BatchNorm2d(2 * width),
+            nn.Linear(latent_dim, 2 * channels * 7 * 7, bias=False),
+            nn.Unflatten(1, (2 * channels, 7, 7)),
+            nn.BatchNorm2d(2 * channels),
             nn.ReLU(),
         )
         self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
-            nn.BatchNorm2d(width),
+            nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1, bias=False),  # 7 -> 14
+            nn.BatchNorm2d(channels),
             nn.ReLU(),
-            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),  # 14 -> 28
+            nn.ConvTranspose2d(channels, 1, 4, stride=2, padding=1),  # 14 -> 28
             nn.Tanh(),
         )
 
@@ -85,16 +85,16 @@ class DCGANDiscriminator(nn.Module):
     input layer, as in DCGAN), then a linear layer to one logit.
     """
 
-    def __init__(self, width: int = 32):
+    def __init__(self, channels: int = 32):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 4, stride=2, padding=1),  # 28 -> 14
+            nn.Conv2d(1, channels, 4, stride=2, padding=1),  # 28 -> 14
             nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=False),  # 14 -> 7
-            nn.BatchNorm2d(2 * width),
+            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1, bias=False),  # 14 -> 7
+            nn.BatchNorm2d(2 * channels),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
-            nn.Linear(2 * width * 7 * 7, 1),
+            nn.Linear(2 * channels * 7 * 7, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

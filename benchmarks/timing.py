@@ -1,0 +1,37 @@
+"""Training under a wall-clock limit, timed per chunk of steps: how the track benchmarks measure speed.
+
+    result, seconds_per_step = train_timed(trainer, max_seconds=600, chunk=100)
+
+The steps run through ``genlearn.run.Run`` (no files, no progress bar), which stops at ``max_seconds``;
+a ``Callback`` every ``chunk`` steps records the mean step time of the chunk just finished, so a
+benchmark can quote the median chunk, which one slow moment on a shared machine does not move.
+"""
+
+from __future__ import annotations
+
+import time
+
+from genlearn.run import Run, RunResult
+from genlearn.training import Callback, LossHistory, Trainer
+
+
+class ChunkTimer:
+    """A callback function: seconds per step over the steps since its previous call."""
+
+    def __init__(self, step: int):
+        self.seconds_per_step: list[float] = []
+        self.step, self.time = step, time.perf_counter()
+
+    def __call__(self, step: int, history: LossHistory) -> None:
+        now = time.perf_counter()
+        if step > self.step:
+            self.seconds_per_step.append((now - self.time) / (step - self.step))
+        self.step, self.time = step, now
+
+
+def train_timed(trainer: Trainer, max_seconds: float, chunk: int = 100) -> tuple[RunResult, list[float]]:
+    """Train up to the config's ``num_steps``, or until ``max_seconds``; the run and the seconds per step of each chunk."""
+    timer = ChunkTimer(trainer.step)
+    result = Run(trainer, max_seconds=max_seconds, progress=False, callbacks=[Callback(chunk, timer)]).fit()
+    timer(trainer.step, trainer.history)  # the steps after the last whole chunk, when the time limit cut it short
+    return result, timer.seconds_per_step

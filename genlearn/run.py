@@ -1,0 +1,195 @@
+"""A training run, owned by the library: a trainer, an output folder, a target step, and what happens around the steps.
+
+    Run(trainer, "runs/gpt").fit()                  # checkpoints, loss log and TensorBoard in runs/gpt
+    Run(trainer, "runs/gpt", resume=True).fit()     # continue exactly where the saved run stopped
+    Run(trainer, max_seconds=600).fit()             # a benchmark's wall-clock budget, no files
+
+Around every step: periodic checkpoints (atomic, so a kill never leaves a broken file), loss lines and
+TensorBoard scalars, evaluation every ``config.eval_every`` steps, a clean stop on SIGINT/SIGTERM (which
+saves a whole step), a wall-clock limit, and loss averaging across DDP ranks. The command line, the
+notebooks (``Trainer.fit``), the benchmarks and ``benchmarks/pretrain.py`` all train through it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from genlearn import distributed
+from genlearn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from genlearn.loss_log import LossLogger
+from genlearn.stopping import StopRequest
+from genlearn.training import Callback, StopTraining, Trainer, train_loop
+
+CHECKPOINT_NAME = "checkpoint.pt"
+TIME_LIMIT = "time limit"  # RunResult.stopped_by when max_seconds ran out
+# Under DDP, ranks agree every this many steps on whether one of them must stop (a signal, the time limit).
+STOP_CHECK_EVERY = 10
+
+
+class RunError(Exception):
+    """A run that cannot start as asked (its folder is a file, or holds another run); nothing was written."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    steps: int  # steps taken by this call
+    seconds: float
+    stopped_by: str | None = None  # "SIGINT", "SIGTERM" or TIME_LIMIT; None when it reached its target
+    signal_number: int = 0
+
+
+class Run:
+    """Train ``trainer`` up to ``num_steps`` (default: its config's), continuing from ``trainer.step``.
+
+    ``out``: a folder for ``checkpoint.pt`` and TensorBoard logs; None writes nothing. ``resume``: True
+    continues the run saved in ``out``; "auto" does so when there is one; False refuses to overwrite it.
+    ``data_label`` names the training data in the checkpoint ("bundled", or the user's path), so a resume
+    on other data is refused. ``callbacks`` run after the trainer's own, each on its own period.
+    """
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        out: str | Path | None = None,
+        *,
+        num_steps: int | None = None,
+        resume: bool | str = False,
+        data_label: str = "bundled",
+        preset: str | None = None,
+        callbacks: Sequence[Callback] = (),
+        log_every: int | None = None,
+        save_every: int | None = None,
+        max_seconds: float | None = None,
+        progress: bool = True,
+        description: str | None = None,
+        context: distributed.Context | None = None,
+        say: Callable[..., None] = print,
+    ):
+        self.trainer = trainer
+        self.out = Path(out) if out is not None else None
+        self.num_steps = num_steps if num_steps is not None else trainer.config.num_steps
+        self.data_label = data_label
+        self.preset = preset
+        self.callbacks = list(callbacks)
+        run_length = trainer.config.num_steps
+        self.log_every = log_every if log_every is not None else (max(1, run_length // 20) if self.out else 0)
+        self.save_every = save_every if save_every is not None else max(1, run_length // 10)
+        self.max_seconds = max_seconds
+        self.progress = progress
+        self.description = description or trainer.model_name
+        self.context = context or distributed.Context()
+        self.say = say if self.context.is_main else (lambda *args, **kwargs: None)
+        if self.out is not None:
+            self._open_folder(resume)
+        if self.context.enabled:
+            distributed.wrap_trainer(trainer, self.context)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out / CHECKPOINT_NAME if self.out is not None else None
+
+    def _open_folder(self, resume: bool | str) -> None:
+        """Check the folder, and load the saved run when resuming; anything wrong raises before a file is written."""
+        path = self.checkpoint_path
+        if self.out.exists() and not self.out.is_dir():
+            raise RunError(f"{self.out} is a file; give a folder for the run's checkpoint and logs.")
+        if resume == "auto":
+            resume = path.is_file()
+        if not resume:
+            if path.exists():
+                raise RunError(
+                    f"{path} already exists; resume that run (--resume, or resume=True) "
+                    "or choose another output folder (nothing was overwritten)."
+                )
+            return
+        if not path.is_file():
+            raise RunError(f"there is no checkpoint at {path} to resume; train without resuming first.")
+        checkpoint = load_checkpoint(
+            path, expected_model=self.trainer.model_name, expected_config=self.trainer.config, map_location="cpu"
+        )
+        trained_on = (checkpoint.extra.get("data", "bundled"), checkpoint.extra.get("data_summary"))
+        here = (self.data_label, self.trainer.describe_data())
+        if trained_on[0] != here[0] or trained_on[1] not in (None, here[1]):
+            raise CheckpointError(
+                f"{path} was trained on data {' = '.join(filter(None, trained_on))!r}, not {' = '.join(here)!r}; "
+                "resume with the same data, or start a new run in another folder."
+            )
+        self.trainer.restore(checkpoint)
+
+    def save(self) -> None:
+        """Write the whole run to ``out/checkpoint.pt`` (rank 0 only; nothing without ``out``)."""
+        if self.out is None or not self.context.is_main:
+            return
+        trainer = self.trainer
+        extra = {"data": self.data_label, "data_summary": trainer.describe_data()}
+        if self.preset:
+            extra["preset"] = self.preset
+        save_checkpoint(
+            self.checkpoint_path,
+            model=trainer.model_name,
+            config=trainer.config,
+            state=trainer.state_dict(),
+            step=trainer.step,
+            extra=extra,
+        )
+
+    def fit(self) -> RunResult:
+        trainer, context = self.trainer, self.context
+        if trainer.step >= self.num_steps:
+            return RunResult(steps=0, seconds=0.0)
+        logger = LossLogger(self.out, self.num_steps, trainer.history, enabled=context.is_main and self.log_every > 0)
+        callbacks = [*trainer.periodic_callbacks(), *self.callbacks]
+        if self.log_every:
+            callbacks.append(Callback(self.log_every, logger.log))
+        eval_every = trainer.config.eval_every
+        if eval_every and logger.enabled:
+            callbacks.append(
+                Callback(eval_every, lambda done, history: logger.log_metrics(done, trainer.metrics_recorded_at(done) or trainer.evaluate()))
+            )
+        if self.out is not None:
+            # The last step's save comes after the loop, with the stop's.
+            callbacks.append(Callback(self.save_every, lambda done, history: done < self.num_steps and self.save()))
+
+        started, first_step = time.perf_counter(), trainer.step
+        # Signals stop a run that saves; without a folder, Ctrl-C interrupts as usual.
+        with StopRequest(enabled=self.out is not None) as stop:
+
+            def must_stop(step: int) -> bool:
+                local = stop.requested or (self.max_seconds is not None and time.perf_counter() - started >= self.max_seconds)
+                if not context.enabled:
+                    return local
+                return step % STOP_CHECK_EVERY == 0 and distributed.any_rank(local, context, trainer.device)
+
+            def step_fn(step: int):
+                if step > first_step and must_stop(step):
+                    raise StopTraining
+                with trainer.own_rng():
+                    terms = trainer.training_step(step)
+                terms = distributed.average_terms(terms, context, trainer.device)
+                trainer.step = step + 1
+                return terms
+
+            stopped_by = None
+            try:
+                train_loop(
+                    step_fn,
+                    self.num_steps,
+                    start_step=trainer.step,
+                    history=trainer.history,
+                    progress=self.progress and context.is_main,
+                    description=self.description,
+                    callbacks=callbacks,
+                )
+            except StopTraining:
+                stopped_by = stop.signal_name or TIME_LIMIT
+        self.save()
+        logger.close()
+        return RunResult(
+            steps=trainer.step - first_step,
+            seconds=time.perf_counter() - started,
+            stopped_by=stopped_by,
+            signal_number=stop.signal_number,
+        )
