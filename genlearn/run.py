@@ -136,6 +136,14 @@ class Run:
             extra=extra,
         )
 
+    def evaluation(self, step: int) -> dict:
+        """``trainer.evaluate()`` at ``step``, unless the trainer's own callbacks computed it there already."""
+        return self.trainer.metrics_recorded_at(step) or self.trainer.evaluate()
+
+    def _periodic_save(self, done: int, history) -> None:
+        if done < self.num_steps:  # the last step's save comes after the loop, with a stop's
+            self.save()
+
     def fit(self) -> RunResult:
         trainer, context = self.trainer, self.context
         if trainer.step >= self.num_steps:
@@ -144,21 +152,19 @@ class Run:
         callbacks = [*trainer.periodic_callbacks(), *self.callbacks]
         if self.log_every:
             callbacks.append(Callback(self.log_every, logger.log))
-        eval_every = trainer.config.eval_every
-        if eval_every and logger.enabled:
-            callbacks.append(
-                Callback(eval_every, lambda done, history: logger.log_metrics(done, trainer.metrics_recorded_at(done) or trainer.evaluate()))
-            )
+        if trainer.config.eval_every and logger.enabled:
+            log_evaluation = lambda done, history: logger.log_metrics(done, self.evaluation(done))  # noqa: E731
+            callbacks.append(Callback(trainer.config.eval_every, log_evaluation))
         if self.out is not None:
-            # The last step's save comes after the loop, with the stop's.
-            callbacks.append(Callback(self.save_every, lambda done, history: done < self.num_steps and self.save()))
+            callbacks.append(Callback(self.save_every, self._periodic_save))
 
         started, first_step = time.perf_counter(), trainer.step
         # Signals stop a run that saves; without a folder, Ctrl-C interrupts as usual.
         with StopRequest(enabled=self.out is not None) as stop:
 
             def must_stop(step: int) -> bool:
-                local = stop.requested or (self.max_seconds is not None and time.perf_counter() - started >= self.max_seconds)
+                out_of_time = self.max_seconds is not None and time.perf_counter() - started >= self.max_seconds
+                local = stop.requested or out_of_time
                 if not context.enabled:
                     return local
                 return step % STOP_CHECK_EVERY == 0 and distributed.any_rank(local, context, trainer.device)
