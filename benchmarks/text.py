@@ -152,7 +152,7 @@ def generation_part() -> dict:
                 idx = torch.zeros((1, 1), dtype=torch.int64)
                 generator = torch.Generator().manual_seed(repeat)
                 start = time.perf_counter()
-                out = model.generate(idx, new_tokens, generator=generator, use_kv_cache=use_cache)
+                model.generate(idx, new_tokens, generator=generator, use_kv_cache=use_cache)
                 times.append(time.perf_counter() - start)
             row["cached" if use_cache else "uncached"] = new_tokens / statistics.median(times)
         row["speedup"] = row["cached"] / row["uncached"]

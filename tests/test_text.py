@@ -7,7 +7,7 @@ import torch
 
 from genlearn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from genlearn.data import CharTokenizer, load_shakespeare
-from genlearn.pretrained import load_pretrained, pretrained_path
+from genlearn.pretrained import load_pretrained
 from genlearn.text import (
     BIGRAM_PRESETS,
     GPT,
