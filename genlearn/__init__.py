@@ -2,9 +2,9 @@
 
 The course's structure is the package's structure:
 - ``genlearn.data``: bundled datasets, tokenizers, in-memory batching;
-- the training core: ``device``, ``seeding``, ``budget``, ``precision``, ``checkpoint``, ``training`` (the loop,
-  its callbacks and the ``Trainer`` protocol every model family follows) and ``run`` (a training run:
-  checkpoints, resume, logs, stopping); ``models`` is the registry of every trainable model;
+- the training core: ``device``, ``seeding``, ``budget``, ``precision``, ``checkpoint``, ``loop`` (the loop
+  and its callbacks), ``run`` (a training run: checkpoints, resume, logs, stopping) and ``training`` (the
+  ``Trainer`` protocol every model family follows); ``models`` is the registry of every trainable model;
 - one subpackage per model family: ``gan``, ``vae``, ``text``;
 - ``evaluation``: the MNIST classifier metrics shared by the image models;
 - ``plotting`` and ``widgets`` for the notebooks, and ``cli`` for instructors.

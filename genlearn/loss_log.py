@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from genlearn.training import LossHistory
+from genlearn.loop import LossHistory
 
 
 class LossLogger:

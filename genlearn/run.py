@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from genlearn import distributed
 from genlearn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from genlearn.loss_log import LossLogger
 from genlearn.stopping import StopRequest
-from genlearn.training import Callback, StopTraining, Trainer, train_loop
+from genlearn.loop import Callback, StopTraining, train_loop
 
 CHECKPOINT_NAME = "checkpoint.pt"
 TIME_LIMIT = "time limit"  # RunResult.stopped_by when max_seconds ran out
@@ -52,7 +53,7 @@ class Run:
 
     def __init__(
         self,
-        trainer: Trainer,
+        trainer: Any,  # a genlearn.training.Trainer; that module sits above this one (Trainer.fit makes a Run)
         out: str | Path | None = None,
         *,
         num_steps: int | None = None,

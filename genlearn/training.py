@@ -1,4 +1,4 @@
-"""The training core shared by every model: the loop, its callbacks, and the protocol a model family follows.
+"""The protocol a model family follows, ``Trainer``, with the loop and callbacks it trains with (``genlearn.loop``).
 
 A model family is a subclass of ``Trainer``. It says how to build its networks from a config, how to take
 one optimizer step, how to sample, save samples and evaluate. ``genlearn.run.Run`` owns everything around
@@ -10,127 +10,20 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from genlearn.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_module_state
+from genlearn.loop import Callback, LossHistory, StopTraining, train_loop
 from genlearn.precision import Precision
+from genlearn.run import Run
 from genlearn.seeding import fresh_rng_state, rng_state, set_rng_state
 
-StepFn = Callable[[int], Mapping[str, torch.Tensor | float]]
-
-
-class LossHistory:
-    """Named loss terms per step, for plotting. Values arrive as tensors and are synced to floats in batches."""
-
-    def __init__(self):
-        self.steps: list[int] = []
-        self.values: dict[str, list[float]] = {}
-        self._pending: list[tuple[int, Mapping[str, torch.Tensor | float]]] = []
-
-    def append(self, step: int, terms: Mapping[str, torch.Tensor | float]) -> None:
-        self._pending.append((step, {k: v.detach() if torch.is_tensor(v) else v for k, v in terms.items()}))
-
-    def flush(self) -> None:
-        """Move pending values to floats: one device sync for many steps."""
-        if not self._pending:
-            return
-        names = list(self._pending[0][1])
-        for name in names:
-            column = [terms[name] for _, terms in self._pending]
-            if torch.is_tensor(column[0]):
-                column = torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in column]).float().cpu().tolist()
-            self.values.setdefault(name, []).extend(float(v) for v in column)
-        self.steps.extend(step for step, _ in self._pending)
-        self._pending.clear()
-
-    @property
-    def names(self) -> list[str]:
-        self.flush()
-        return list(self.values)
-
-    def __getitem__(self, name: str) -> list[float]:
-        self.flush()
-        return self.values[name]
-
-    def __len__(self) -> int:
-        return len(self.steps) + len(self._pending)
-
-    def mean(self, name: str, first: int | None = None, last: int | None = None) -> float:
-        """Mean of the first or last few values of ``name`` (all values when neither is given)."""
-        values = self[name]
-        if first is not None:
-            values = values[:first]
-        if last is not None:
-            values = values[-last:]
-        return sum(values) / len(values)
-
-    def state_dict(self) -> dict:
-        self.flush()
-        return {"steps": list(self.steps), "values": {k: list(v) for k, v in self.values.items()}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._pending.clear()
-        self.steps = list(state["steps"])
-        self.values = {k: list(v) for k, v in state["values"].items()}
-
-
-@dataclass(frozen=True)
-class Callback:
-    """``fn(step, history)`` after every ``every`` steps (0: never periodically) and after the last step."""
-
-    every: int
-    fn: Callable[[int, LossHistory], None]
-
-    def due(self, done: int, num_steps: int) -> bool:
-        return (self.every > 0 and done % self.every == 0) or done == num_steps
-
-
-class StopTraining(Exception):
-    """Raised by a step function or a callback to end ``train_loop`` after a whole step."""
-
-
-def train_loop(
-    step_fn: StepFn,
-    num_steps: int,
-    *,
-    start_step: int = 0,
-    history: LossHistory | None = None,
-    progress: bool = True,
-    description: str = "training",
-    sync_every: int = 50,
-    callbacks: Sequence[Callback] = (),
-) -> LossHistory:
-    """Run ``step_fn`` for steps ``start_step .. num_steps-1`` and record the named terms it returns.
-
-    ``callbacks`` run in the order given, each on its own period. ``StopTraining`` from either ends the
-    loop with the history flushed, and propagates to the caller.
-    """
-    history = history if history is not None else LossHistory()
-    bar = tqdm(range(start_step, num_steps), desc=description, disable=not progress, initial=start_step, total=num_steps)
-    try:
-        for step in bar:
-            history.append(step, step_fn(step))
-            done = step + 1
-            if done % sync_every == 0 or done == num_steps:
-                history.flush()
-                bar.set_postfix({name: f"{values[-1]:.3f}" for name, values in history.values.items()}, refresh=False)
-            due = [callback for callback in callbacks if callback.due(done, num_steps)]
-            if due:
-                history.flush()
-            for callback in due:
-                callback.fn(done, history)
-    finally:
-        bar.close()
-        history.flush()
-    return history
-
+__all__ = ["Callback", "DataError", "LossHistory", "StopTraining", "Trainer", "evaluating", "train_loop", "unwrap"]
 
 @contextlib.contextmanager
 def evaluating(*modules: torch.nn.Module) -> Iterator[None]:
@@ -292,8 +185,6 @@ class Trainer(abc.ABC):
         With a folder, an interrupt (Ctrl-C, or the notebook's stop button) saves after the current step,
         then raises ``KeyboardInterrupt``.
         """
-        from genlearn.run import Run  # run.py builds on this module
-
         run = Run(self, num_steps=num_steps, **run_options)
         result = run.fit()
         if result.signal_number:  # an interrupted notebook cell stops there, not with a half-trained model below

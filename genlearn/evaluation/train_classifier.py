@@ -22,7 +22,8 @@ from genlearn.data.mnist import has_full_mnist
 from genlearn.device import configure_threads, pick_device
 from genlearn.evaluation.classifier import MODEL_NAME, MNISTClassifier, classifier_path
 from genlearn.seeding import seed_everything
-from genlearn.training import evaluating, train_loop
+from genlearn.loop import train_loop
+from genlearn.training import evaluating
 
 
 @dataclass

@@ -23,7 +23,8 @@ from genlearn.text.evaluation import evaluate_nll, nll_metrics
 from genlearn.text.generation import generate
 from genlearn.text.gpt import GPT, GPTConfig
 from genlearn.text.mlp import MLPConfig, MLPLanguageModel
-from genlearn.training import Callback, Trainer
+from genlearn.loop import Callback
+from genlearn.training import Trainer
 
 # Bigram and MLP see at most ``context_length`` tokens per prediction; on a running text they train on
 # windows this long, which only scores more positions per row.

@@ -14,7 +14,7 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from genlearn.budget import Presets
-from genlearn.training import LossHistory, train_loop
+from genlearn.loop import LossHistory, train_loop
 
 LOG_2PI = math.log(2 * math.pi)
 
