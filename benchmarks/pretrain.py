@@ -7,7 +7,8 @@
 Each model of the registry (``genlearn.models.MODELS``) trains through ``genlearn.run.Run``, with its
 checkpoints in ``runs/pretrain/<name>-<preset>``, so an interrupted run (Ctrl-C saves) continues where it
 stopped when the command is run again; then its weights go to ``data/pretrained/<name>.pt`` through
-``genlearn.pretrained.export_pretrained``. The shipped files come from the ``cpu`` preset, which keeps
+``genlearn.pretrained.export_pretrained``, which records the file's sha256 in ``data/pretrained/manifest.json``
+(``load_pretrained`` refuses weights that differ from it): commit the two together. The shipped files come from the ``cpu`` preset, which keeps
 them a few MB each (20 MB at most together); the ``gpu`` preset gives bigger, better models for a
 course's own use. The track benchmarks (``benchmarks/gan.py``, ``vae.py``, ``text.py``) export the same
 files at the end of their measured runs.
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             return 128 + result.signal_number
         path = export_pretrained(trainer, name)
         exported[name] = path
-        print(f"{name}: step {trainer.step}, {result.seconds:.0f} s; exported {path}", flush=True)
+        print(f"{name}: step {trainer.step}, {result.seconds:.0f} s; exported {path} and its sha256", flush=True)
 
     print("\n| weights | size |\n|---|---:|")
     total = 0.0

@@ -10,13 +10,38 @@ The course's structure is the package's structure:
 - ``plotting`` and ``widgets`` for the notebooks, and ``cli`` for instructors.
 """
 
-from genlearn.budget import Presets, active_preset
-from genlearn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from genlearn.device import DeviceUnavailableError, configure_threads, describe_device, pick_device
-from genlearn.precision import Precision
-from genlearn.run import Run, RunError, RunResult
-from genlearn.seeding import seed_everything
-from genlearn.training import Callback, LossHistory, StopTraining, Trainer, evaluating, train_loop
+import importlib
+
+# Imported on first use, so that `python -m genlearn` can hold a Ctrl-C while torch imports.
+_EXPORTS = {
+    "Presets": "genlearn.budget",
+    "active_preset": "genlearn.budget",
+    "CheckpointError": "genlearn.checkpoint",
+    "load_checkpoint": "genlearn.checkpoint",
+    "save_checkpoint": "genlearn.checkpoint",
+    "DeviceUnavailableError": "genlearn.device",
+    "configure_threads": "genlearn.device",
+    "describe_device": "genlearn.device",
+    "pick_device": "genlearn.device",
+    "Precision": "genlearn.precision",
+    "Run": "genlearn.run",
+    "RunError": "genlearn.run",
+    "RunResult": "genlearn.run",
+    "seed_everything": "genlearn.seeding",
+    "Callback": "genlearn.training",
+    "LossHistory": "genlearn.training",
+    "StopTraining": "genlearn.training",
+    "Trainer": "genlearn.training",
+    "evaluating": "genlearn.training",
+    "train_loop": "genlearn.training",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'genlearn' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
 
 __version__ = "0.1.0"
 

@@ -17,7 +17,16 @@ from typing import Any, ClassVar
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from genlearn.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_module_state
+from genlearn.checkpoint import (
+    AllocationLimit,
+    Checkpoint,
+    CheckpointError,
+    config_from_dict,
+    load_checkpoint,
+    load_module_state,
+)
+from genlearn.data import DataFileError
+from genlearn.device import device_memory
 from genlearn.loop import Callback, LossHistory, StopTraining, train_loop
 from genlearn.precision import Precision
 from genlearn.run import Run
@@ -52,6 +61,27 @@ def unwrap(module: torch.nn.Module) -> torch.nn.Module:
 
 class DataError(ValueError):
     """A user's data that a model family cannot learn from; the message names the file and the problem."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def building_from(checkpoint: Checkpoint, device: torch.device | str) -> Iterator[None]:
+    """Building a trainer from a checkpoint's config, which may be hostile: a config asking for more memory than
+    the device has is refused before allocating, and what a bad value makes the build raise names the file."""
+    try:
+        with AllocationLimit(device_memory(torch.device(device)), "its config"):
+            yield
+    except (CheckpointError, DataError, DataFileError):
+        raise
+    except Exception as error:  # a value of the right type that the family's build cannot use
+        raise CheckpointError(
+            f"{checkpoint.path} holds a config that cannot build its {checkpoint.model} model "
+            f"({_first_line(error)}); point to another checkpoint."
+        ) from None
 
 
 class Trainer(abc.ABC):
@@ -107,10 +137,11 @@ class Trainer(abc.ABC):
         """How many ``unit`` (images, or predicted tokens) one step learns from."""
 
     @abc.abstractmethod
-    def sample(self, num_samples: int, *, seed: int = 0, length: int | None = None) -> Any:
+    def sample(self, num_samples: int, *, seed: int = 0, length: int | None = None, prompt: str | None = None) -> Any:
         """``num_samples`` samples in eval mode, from generators seeded with ``seed`` (the same on every call).
 
         ``length``: tokens per sample, for families that draw sequences; the others raise ``ValueError``.
+        ``prompt``: the text every sample starts with, for families that write text; the others raise ``ValueError``.
         """
 
     @property
@@ -219,14 +250,30 @@ class Trainer(abc.ABC):
             load_module_state(self.unwrapped(name), state[f"module.{name}"], source=source)
         if weights_only:
             return
-        for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state[f"optimizer.{name}"])
-        for name, scheduler in self.schedulers.items():
-            scheduler.load_state_dict(state[f"scheduler.{name}"])
-        self.precision.load_state_dict(state["precision"])
-        self.history.load_state_dict(state["history"])
-        self.rng = state["rng"]
-        self.load_extra_state(state["trainer"])
+        needed = [f"{kind}.{name}" for kind, named in (("optimizer", self.optimizers), ("scheduler", self.schedulers))
+                  for name in named] + ["precision", "history", "rng", "trainer", "step"]
+        missing = [key for key in needed if key not in state]
+        if missing:
+            raise CheckpointError(
+                f"{source} cannot continue a run: it has no {missing[0]!r} state (it holds weights only, or is "
+                "damaged); sample or evaluate it instead, or start a new run in another folder."
+            )
+        try:
+            for name, optimizer in self.optimizers.items():
+                optimizer.load_state_dict(state[f"optimizer.{name}"])
+            for name, scheduler in self.schedulers.items():
+                scheduler.load_state_dict(state[f"scheduler.{name}"])
+            self.precision.load_state_dict(state["precision"])
+            self.history.load_state_dict(state["history"])
+            self.rng = state["rng"]
+            with self.own_rng():  # a damaged random state fails here, not at the first step
+                pass
+            self.load_extra_state(state["trainer"])
+        except Exception as error:  # whatever a damaged entry makes torch or the family raise
+            raise CheckpointError(
+                f"{source} is damaged: its training state does not load ({_first_line(error)}); "
+                "resume from another checkpoint, or start a new run in another folder."
+            ) from None
         self.step = state["step"]
 
     def restore(self, checkpoint: Checkpoint, weights_only: bool = False) -> None:
@@ -238,8 +285,8 @@ class Trainer(abc.ABC):
     def config_from(cls, checkpoint: Checkpoint):
         """The config a checkpoint was written with, as this version's config class."""
         try:
-            return cls.config_class(**checkpoint.config)
-        except (TypeError, ValueError) as error:
+            return config_from_dict(cls.config_class, checkpoint.config)
+        except ValueError as error:
             raise CheckpointError(
                 f"{checkpoint.path} holds a config this version of {cls.model_name} does not know ({error})."
             ) from None
@@ -252,13 +299,22 @@ class Trainer(abc.ABC):
         """
         checkpoint = load_checkpoint(path, expected_model=cls.model_name, map_location=device)
         config = cls.config_from(checkpoint)
-        if data is None:
-            trained_on = checkpoint.extra.get("data", "bundled")
-            trainer = cls.on_data(config, device, precision, None if trained_on == "bundled" else Path(trained_on))
-        else:
-            trainer = cls(config, device, precision, data)
+        with building_from(checkpoint, device):
+            if data is None:
+                data = cls.data_in_checkpoint(checkpoint)
+            if data is None:
+                trained_on = checkpoint.extra.get("data", "bundled")
+                trainer = cls.on_data(config, device, precision, None if trained_on == "bundled" else Path(trained_on))
+            else:
+                trainer = cls(config, device, precision, data)
         trainer.restore(checkpoint, weights_only=True)
         return trainer
+
+    @classmethod
+    def data_in_checkpoint(cls, checkpoint: Checkpoint) -> Any:
+        """What ``from_checkpoint`` builds on when the checkpoint itself holds it (a text model's vocabulary), or
+        None (the default) to load the data the run trained on."""
+        return None
 
     @classmethod
     def on_data(cls, config, device: torch.device | str, precision: str = "auto", path: Path | None = None):

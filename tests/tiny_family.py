@@ -66,9 +66,9 @@ class TinyTrainer(Trainer):
     def items_per_step(self) -> float:
         return float(self.config.batch_size)
 
-    def sample(self, num_samples: int, *, seed: int = 0, length: int | None = None) -> torch.Tensor:
-        if length is not None:
-            raise ValueError("tiny samples have a fixed size; leave out the length.")
+    def sample(self, num_samples: int, *, seed: int = 0, length: int | None = None, prompt: str | None = None):
+        if length is not None or prompt is not None:
+            raise ValueError("tiny samples have a fixed size and no prompt; leave out the length and the prompt.")
         x = torch.randn(num_samples, 3, generator=torch.Generator().manual_seed(seed)).to(self.device)
         with torch.no_grad():
             return self.unwrapped("net")(x)

@@ -93,7 +93,30 @@ def _load_full(split: str, root: Path, download: bool) -> ImageData:
             f"The MNIST files in {root / 'MNIST' / 'raw'} are unreadable ({type(error).__name__}: {error}). "
             f"Delete that folder and rebuild it with {BUILD_FULL_MNIST}."
         ) from error
-    return ImageData(images=dataset.data.to(torch.uint8), labels=dataset.targets.to(torch.int64), source=FULL_SOURCE)
+    images, labels = dataset.data, dataset.targets
+    check_full_split(root / "MNIST" / "raw", split, images, labels)
+    return ImageData(images=images.to(torch.uint8), labels=labels.to(torch.int64), source=FULL_SOURCE)
+
+
+def check_full_split(raw: Path, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """Refuse IDX files that parse but are not MNIST: DataFileError names the file and what is wrong."""
+    prefix = "train" if split == "train" else "t10k"
+    images_file, labels_file = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+    fix = f"Correct the {split} files, or get real MNIST with {BUILD_FULL_MNIST}."
+    if images.ndim != 3 or tuple(images.shape[1:]) != (28, 28):
+        size = "x".join(map(str, images.shape[1:]))
+        raise DataFileError(f"{images_file} holds {size} images; genlearn's models need 28x28 digits. {fix}")
+    if len(images) == 0:
+        raise DataFileError(f"{images_file} holds no images. {fix}")
+    if len(labels) != len(images):
+        raise DataFileError(
+            f"{images_file} holds {len(images):,} images but {labels_file} holds {len(labels):,} labels; "
+            f"each image needs exactly one label. {fix}"
+        )
+    if int(labels.max()) > 9:
+        raise DataFileError(
+            f"{labels_file} holds labels up to {int(labels.max())}; MNIST labels are digits 0 to 9. {fix}"
+        )
 
 
 def load_mnist_subset(split: str = "train") -> ImageData:

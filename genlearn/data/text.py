@@ -95,10 +95,15 @@ class CharTokenizer:
 
 def train_val_split(ids: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """Contiguous split: the first ``1 - val_fraction`` of the text trains, the rest validates."""
+    num_train = num_train_tokens(len(ids), val_fraction)
+    return ids[:num_train], ids[num_train:]
+
+
+def num_train_tokens(num_tokens: int, val_fraction: float = 0.1) -> int:
+    """How many of ``num_tokens`` go to the train split of ``train_val_split``."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
-    num_train = int(len(ids) * (1 - val_fraction))
-    return ids[:num_train], ids[num_train:]
+    return int(num_tokens * (1 - val_fraction))
 
 
 def random_windows(

@@ -213,11 +213,16 @@ class GANTrainer(Trainer):
         for target_buffer, source_buffer in zip(target.buffers(), source.buffers()):
             target_buffer.copy_(source_buffer)
 
-    def sample(self, num_samples: int, *, seed: int = 0, length: int | None = None, use_ema: bool = True) -> torch.Tensor:
+    def sample(
+        self, num_samples: int, *, seed: int = 0, length: int | None = None, prompt: str | None = None,
+        use_ema: bool = True,
+    ) -> torch.Tensor:
         """Samples in eval mode. ``seed`` fixes the latents (the same samples on any device);
         ``use_ema=False`` samples from G itself."""
         if length is not None:
             raise ValueError("a GAN draws samples of a fixed size; leave out the length.")
+        if prompt is not None:
+            raise ValueError("a GAN draws from random noise, not from a prompt; leave out the prompt.")
         z = sample_latents(num_samples, self.config.latent_dim, self.device, torch.Generator().manual_seed(seed))
         model = self.sampler if use_ema else self.unwrapped("generator")
         return self.postprocess(generate(model, z))

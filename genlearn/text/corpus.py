@@ -6,11 +6,15 @@
   splits are 90/10 train/val.
 
 A trainer asks its corpus how to batch, score, prompt and print; it never asks which kind it has.
+A checkpoint keeps ``Corpus.state_dict()`` (the vocabulary, not the text), so a model loaded with
+``restore_corpus`` samples without reading its text; the splits are encoded when first needed.
 """
 
 from __future__ import annotations
 
 import abc
+import hashlib
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -27,10 +31,23 @@ from genlearn.data import (
     split_names,
     train_val_split,
 )
+from genlearn.data.names import split_sizes
+from genlearn.data.text import num_train_tokens
 from genlearn.text.evaluation import sequential_windows
 
 DATASETS = ("names", "text")
 MIN_NAMES = 10
+# A longer line is not a name; every name is padded to the longest, so one long line would cost memory per name.
+MAX_NAME_LENGTH = 64
+VAL_FRACTION = 0.1  # of a running text
+MAX_VOCAB_SHOWN = 100  # characters listed when a prompt uses others
+
+Splits = dict[str, "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
+
+
+def fingerprint(text: str) -> str:
+    """The sha256 of the text a corpus was built from, so a checkpoint can tell whether its text changed."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Corpus(abc.ABC):
@@ -39,11 +56,26 @@ class Corpus(abc.ABC):
     kind: ClassVar[str]  # the config's ``dataset``
     default_num_samples: ClassVar[int]
     sample_separator: ClassVar[str]  # between samples in a file
+    size_fields: ClassVar[tuple[str, ...]]  # the sizes a trainer checks the corpus by, without its text
 
-    def __init__(self, tokenizer: CharTokenizer, source: str):
+    def __init__(self, tokenizer: CharTokenizer, source: str, text_sha256: str, splits: Splits | Callable[[], Splits]):
+        """``splits``: the encoded splits ("train" first), or a function that makes them when first needed."""
         self.tokenizer = tokenizer
         self.source = source  # where the text came from, for ``evaluate()``'s "data"
-        self.splits: dict[str, torch.Tensor | tuple[torch.Tensor, torch.Tensor]] = {}  # "train" first
+        self.text_sha256 = text_sha256
+        self._splits = splits
+
+    @property
+    def splits(self) -> Splits:
+        if callable(self._splits):
+            self._splits = self._splits()
+        return self._splits
+
+    def state_dict(self) -> dict:
+        """Strings, lists and ints (a ``weights_only`` checkpoint holds them): what sampling needs, without the text."""
+        sizes = {name: getattr(self, name) for name in self.size_fields}
+        return {"kind": self.kind, "tokenizer": self.tokenizer.state_dict(), "source": self.source,
+                "text_sha256": self.text_sha256, **sizes}
 
     @abc.abstractmethod
     def batches(self, batch_size: int, window_length: int, device: torch.device, seed: int) -> TrainingBatches:
@@ -54,16 +86,33 @@ class Corpus(abc.ABC):
         """(inputs, targets) covering every target of split ``name`` exactly once."""
 
     @abc.abstractmethod
-    def min_context_length(self) -> int:
-        """The shortest context that lets a model see every sequence whole."""
+    def check_fits(self, batch_size: int, window_length: int, fixed_context: bool) -> None:
+        """ValueError, saying the minimum, if batches of ``batch_size`` windows of ``window_length`` cannot be drawn.
+
+        ``fixed_context``: the model cannot read past ``window_length`` (a GPT's position table).
+        """
 
     @abc.abstractmethod
     def tokens_per_batch(self, batch_size: int, window_length: int) -> float:
         """Targets predicted per training batch, padding excluded."""
 
     @abc.abstractmethod
-    def sample_prompt(self, prompt: str) -> str:
-        """The text generation starts from."""
+    def default_prompt(self) -> str:
+        """The text generation starts from when the caller gives no prompt."""
+
+    def sample_prompt(self, prompt: str | None) -> str:
+        """The text generation starts from; ValueError names any character the model never saw."""
+        prompt = prompt or self.default_prompt()
+        unseen = sorted(set(prompt) - set(self.tokenizer.vocab))
+        if unseen:
+            vocab = "".join(self.tokenizer.vocab)
+            shown = repr(vocab[:MAX_VOCAB_SHOWN]) + ("..." if len(vocab) > MAX_VOCAB_SHOWN else "")
+            raise ValueError(
+                f"the prompt has characters not in the vocabulary (the model never saw them in training): "
+                f"{', '.join(map(repr, unseen[:10]))}{', ...' if len(unseen) > 10 else ''}; "
+                f"use only the {len(vocab)} characters of its vocabulary: {shown}."
+            )
+        return prompt
 
     @abc.abstractmethod
     def default_sample_length(self) -> int:
@@ -92,21 +141,36 @@ class NamesCorpus(Corpus):
     kind = "names"
     default_num_samples = 10
     sample_separator = "\n"
+    size_fields = ("num_names", "sequence_length")
 
-    def __init__(self, names: list[str], source: str):
+    def __init__(
+        self, tokenizer: CharTokenizer, source: str, text_sha256: str, splits, *, num_names: int, sequence_length: int
+    ):
+        if tokenizer.specials != (BOUNDARY,):
+            raise ValueError(f"a names vocabulary has one special token, the boundary {BOUNDARY!r}")
+        if not 1 < sequence_length <= MAX_NAME_LENGTH + 1:
+            raise ValueError(f"a name takes 2 to {MAX_NAME_LENGTH + 1} tokens, not {sequence_length}")
+        super().__init__(tokenizer, source, text_sha256, splits)
+        self.num_names = num_names
+        self.sequence_length = sequence_length  # tokens per encoded name: the longest name plus its boundary token
+
+    @classmethod
+    def from_names(cls, names: list[str], source: str) -> NamesCorpus:
         if len(names) < MIN_NAMES:
             raise ValueError(f"a names corpus needs at least {MIN_NAMES} non-empty lines (one name each), got {len(names)}")
-        super().__init__(names_tokenizer(names), source)
-        length = max(len(name) for name in names)
-        self.splits = {
-            name: encode_names(part, self.tokenizer, length)
+        longest = max(names, key=len)
+        if len(longest) > MAX_NAME_LENGTH:
+            raise ValueError(
+                f"line {names.index(longest) + 1:,} of the names has {len(longest):,} characters; a names corpus holds "
+                f"one name per line, of at most {MAX_NAME_LENGTH} characters (for running text, train the gpt model)"
+            )
+        tokenizer = names_tokenizer(names)
+        splits = {
+            name: encode_names(part, tokenizer, len(longest))
             for name, part in zip(("train", "val", "test"), split_names(names))
         }
-
-    @property
-    def sequence_length(self) -> int:
-        """Tokens per encoded name: the longest name plus its boundary token."""
-        return self.splits["train"][0].size(1)
+        text_sha256 = fingerprint("\n".join(names))
+        return cls(tokenizer, source, text_sha256, splits, num_names=len(names), sequence_length=len(longest) + 1)
 
     def batches(self, batch_size: int, window_length: int, device: torch.device, seed: int) -> NameBatches:
         return NameBatches(InMemoryBatches(self.splits["train"], batch_size, device, seed=seed))
@@ -114,15 +178,33 @@ class NamesCorpus(Corpus):
     def split(self, name: str, window_length: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.splits[name]
 
-    def min_context_length(self) -> int:
-        return self.sequence_length
+    def check_fits(self, batch_size: int, window_length: int, fixed_context: bool) -> None:
+        if split_sizes(self.num_names)[0] < batch_size:
+            minimum = self.num_names
+            while split_sizes(minimum)[0] < batch_size:
+                minimum += 1
+            raise ValueError(
+                f"{self.source} is too small for batches of {batch_size} names: it needs at least {minimum:,} names "
+                f"(80% of them train)"
+            )
+        if fixed_context and self.sequence_length > window_length:
+            raise ValueError(
+                f"{self.source} has a name of {self.sequence_length - 1} characters, but this model reads at most "
+                f"{window_length - 1} (context_length {window_length}, one token is the boundary '{BOUNDARY}'); "
+                "shorten the longer names, or train a model with a longer context"
+            )
 
     def tokens_per_batch(self, batch_size: int, window_length: int) -> float:
         targets = self.splits["train"][1]
         return batch_size * (targets != -1).sum().item() / len(targets)
 
-    def sample_prompt(self, prompt: str) -> str:
-        return BOUNDARY + prompt
+    def default_prompt(self) -> str:
+        return ""
+
+    def sample_prompt(self, prompt: str | None) -> str:
+        if prompt and BOUNDARY in prompt:
+            raise ValueError(f"a prompt is the start of a name, so it may not hold the boundary token {BOUNDARY!r}.")
+        return BOUNDARY + super().sample_prompt(prompt)
 
     def default_sample_length(self) -> int:
         return self.sequence_length
@@ -155,12 +237,20 @@ class StreamCorpus(Corpus):
     kind = "text"
     default_num_samples = 2
     sample_separator = "\n" + "-" * 40 + "\n"  # passages hold newlines themselves
+    size_fields = ("num_tokens",)
 
-    def __init__(self, text: str, source: str):
-        super().__init__(CharTokenizer.from_text(text), source)
-        ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.int64)
-        train, val = train_val_split(ids, val_fraction=0.1)
-        self.splits = {"train": train, "val": val}
+    def __init__(self, tokenizer: CharTokenizer, source: str, text_sha256: str, splits, *, num_tokens: int):
+        if num_tokens < 1:
+            raise ValueError(f"a text needs at least one token, got {num_tokens}")
+        super().__init__(tokenizer, source, text_sha256, splits)
+        self.num_tokens = num_tokens
+
+    @classmethod
+    def from_text(cls, text: str, source: str) -> StreamCorpus:
+        tokenizer = CharTokenizer.from_text(text)
+        ids = torch.tensor(tokenizer.encode(text), dtype=torch.int64)
+        train, val = train_val_split(ids, val_fraction=VAL_FRACTION)
+        return cls(tokenizer, source, fingerprint(text), {"train": train, "val": val}, num_tokens=len(ids))
 
     def batches(self, batch_size: int, window_length: int, device: torch.device, seed: int) -> WindowBatches:
         return WindowBatches(self.splits["train"].to(device), batch_size, window_length, seed)
@@ -168,20 +258,36 @@ class StreamCorpus(Corpus):
     def split(self, name: str, window_length: int) -> tuple[torch.Tensor, torch.Tensor]:
         return sequential_windows(self.splits[name], window_length)
 
-    def min_context_length(self) -> int:
-        return 1  # windows of any length cut the stream
+    def check_fits(self, batch_size: int, window_length: int, fixed_context: bool) -> None:
+        minimum = min_text_length(window_length)
+        if self.num_tokens < minimum:
+            raise ValueError(
+                f"{self.source} is too short: windows of {window_length} characters need a text of at least "
+                f"{minimum:,} characters (the first {1 - VAL_FRACTION:.0%} trains, the rest scores the val loss)"
+            )
 
     def tokens_per_batch(self, batch_size: int, window_length: int) -> float:
         return float(batch_size * window_length)
 
-    def sample_prompt(self, prompt: str) -> str:
-        return prompt or "\n"
+    def default_prompt(self) -> str:
+        """A newline; for a text without one, its lowest character (usually the space)."""
+        return "\n" if "\n" in self.tokenizer.stoi else self.tokenizer.vocab[0]
 
     def default_sample_length(self) -> int:
         return 500
 
     def finish_sample(self, text: str) -> str:
         return text
+
+
+def min_text_length(window_length: int) -> int:
+    """The shortest text whose train split holds one window plus its next token, and whose val split one target."""
+    length = window_length + 1
+    while True:
+        num_train = num_train_tokens(length, VAL_FRACTION)
+        if num_train >= window_length + 1 and length - num_train >= 2:
+            return length
+        length += 1
 
 
 class WindowBatches(TrainingBatches):
@@ -201,14 +307,32 @@ class WindowBatches(TrainingBatches):
         self.generator.set_state(state["generator"])
 
 
+CORPUS_KINDS: dict[str, type[Corpus]] = {NamesCorpus.kind: NamesCorpus, StreamCorpus.kind: StreamCorpus}
+
+
 def load_corpus(dataset: str, text: str | None = None) -> Corpus:
     """The bundled corpus of ``dataset`` (``text=None``), or the user's ``text`` read as that kind of corpus."""
     if dataset == "names":
         names = load_names() if text is None else [line.strip() for line in text.splitlines() if line.strip()]
         origin = "the bundled names.txt" if text is None else "a user's names file"
-        return NamesCorpus(names, f"{origin} ({len(names):,} names)")
+        return NamesCorpus.from_names(names, f"{origin} ({len(names):,} names)")
     if dataset == "text":
         origin = "the bundled shakespeare.txt" if text is None else "a user's text file"
         text = load_shakespeare() if text is None else text
-        return StreamCorpus(text, f"{origin} ({len(text):,} characters)")
+        return StreamCorpus.from_text(text, f"{origin} ({len(text):,} characters)")
     raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+
+
+def restore_corpus(state: dict, read_splits: Callable[[Corpus], Splits]) -> Corpus:
+    """The corpus ``Corpus.state_dict()`` describes: it samples at once; ``read_splits(corpus)`` encodes its text when
+    first needed. ValueError or TypeError if ``state`` is not such a description."""
+    if not isinstance(state, dict) or state.get("kind") not in CORPUS_KINDS:
+        raise ValueError("no corpus description")
+    kind = CORPUS_KINDS[state["kind"]]
+    tokenizer = CharTokenizer.from_state_dict(state["tokenizer"])
+    source, text_sha256 = state["source"], state["text_sha256"]
+    sizes = {name: state[name] for name in kind.size_fields}
+    if not (isinstance(source, str) and isinstance(text_sha256, str) and all(type(n) is int for n in sizes.values())):
+        raise ValueError("a corpus description with a field of the wrong type")
+    corpus = kind(tokenizer, source, text_sha256, lambda: read_splits(corpus), **sizes)
+    return corpus

@@ -4,10 +4,14 @@ Data: ``data=None`` means the bundled corpus of the config's ``dataset``: ``"nam
 one per line) or ``"text"`` (Shakespeare). Pass your own corpus as a string instead: one name per line for
 ``"names"``, any text for ``"text"``. ``genlearn.text.corpus`` turns it into a ``NamesCorpus`` or a
 ``StreamCorpus``; every model trains with the same loop and is scored by ``evaluation.evaluate_nll``.
+
+Checkpoints keep the corpus's vocabulary, so a model loaded from one samples without reading its text;
+``evaluate`` reads the text again, and refuses it if it is gone or changed.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -15,16 +19,17 @@ from pathlib import Path
 import torch
 
 from genlearn.budget import Presets
+from genlearn.checkpoint import Checkpoint, CheckpointError
 from genlearn.data import load_text_file
 from genlearn.precision import adamw
 from genlearn.text.bigram import BigramCounts, BigramLanguageModel
-from genlearn.text.corpus import DATASETS, Corpus, load_corpus
+from genlearn.text.corpus import DATASETS, Corpus, Splits, TrainingBatches, load_corpus, restore_corpus
 from genlearn.text.evaluation import evaluate_nll, nll_metrics
 from genlearn.text.generation import generate
 from genlearn.text.gpt import GPT, GPTConfig
 from genlearn.text.mlp import MLPConfig, MLPLanguageModel
 from genlearn.loop import Callback
-from genlearn.training import Trainer
+from genlearn.training import DataError, Trainer
 
 # Bigram and MLP see at most ``context_length`` tokens per prediction; on a running text they train on
 # windows this long, which only scores more positions per row.
@@ -99,9 +104,11 @@ class TextTrainer(Trainer):
     samples_file = "samples.txt"
     fixed_context = False  # True when the model cannot read past context_length (a GPT's position table)
 
-    def build(self, data: str | None) -> None:
+    def build(self, data: str | Corpus | None) -> None:
+        """``data``: a user's text, a ``Corpus`` (one restored from a checkpoint, say), or None for the bundled one."""
         config = self.config
-        self.corpus: Corpus = load_corpus(config.dataset, data)
+        self.corpus: Corpus = data if isinstance(data, Corpus) else load_corpus(config.dataset, data)
+        self.corpus.check_fits(config.batch_size, self.window_length_for(config), self.fixed_context)
         self.tokenizer = self.corpus.tokenizer
         model = self.build_model(self.tokenizer.vocab_size).to(self.device)
         self.modules["model"] = model
@@ -114,16 +121,39 @@ class TextTrainer(Trainer):
             optimizer, lambda step: warmup_cosine(step, config) / config.learning_rate
         )
         self.val_curve: dict[str, list] = {"step": [], "nll": []}
-        needed = self.corpus.min_context_length()
-        if self.fixed_context and needed > config.context_length:
-            raise ValueError(
-                f"{self.corpus.source} needs context_length >= {needed} (its longest sequence), got {config.context_length}"
-            )
-        self.batches = self.corpus.batches(config.batch_size, self.window_length(), self.device, config.seed)
+
+    @functools.cached_property
+    def batches(self) -> TrainingBatches:
+        """Made on first use, from generators of their own: a model loaded to sample never encodes its text."""
+        config = self.config
+        return self.corpus.batches(config.batch_size, self.window_length(), self.device, config.seed)
 
     @classmethod
     def load_data(cls, path: Path) -> str:
         return load_text_file(path)
+
+    @classmethod
+    def data_in_checkpoint(cls, checkpoint: Checkpoint) -> Corpus | None:
+        """The corpus a checkpoint describes: its vocabulary, so sampling never reads the text again.
+
+        None for a checkpoint without one (older ones, the shipped weights): the data gives the vocabulary.
+        """
+        trainer_state = checkpoint.state.get("trainer")
+        state = trainer_state.get("corpus") if isinstance(trainer_state, dict) else None
+        if state is None:
+            return None
+        config = cls.config_from(checkpoint)
+        try:
+            corpus = restore_corpus(state, lambda corpus: reread_splits(corpus, checkpoint))
+            if corpus.kind != config.dataset:
+                raise ValueError(f"a {corpus.kind!r} corpus for a model of dataset {config.dataset!r}")
+            corpus.check_fits(config.batch_size, cls.window_length_for(config), cls.fixed_context)
+        except (KeyError, TypeError, ValueError) as error:
+            problem = f"no {error} entry" if isinstance(error, KeyError) else error
+            raise CheckpointError(
+                f"{checkpoint.path} holds a damaged vocabulary ({problem}); retrain, or point to another checkpoint."
+            ) from None
+        return corpus
 
     def build_model(self, vocab_size: int) -> torch.nn.Module:
         raise NotImplementedError
@@ -134,9 +164,13 @@ class TextTrainer(Trainer):
 
     def window_length(self) -> int:
         """Length of the training and evaluation windows on a running text."""
-        if self.fixed_context:
-            return self.config.context_length
-        return max(self.config.context_length, TEXT_WINDOW_LENGTH)
+        return self.window_length_for(self.config)
+
+    @classmethod
+    def window_length_for(cls, config: TextTrainingConfig) -> int:
+        if cls.fixed_context:
+            return config.context_length
+        return max(config.context_length, TEXT_WINDOW_LENGTH)
 
     def items_per_step(self) -> float:
         return self.corpus.tokens_per_batch(self.config.batch_size, self.window_length())
@@ -203,16 +237,17 @@ class TextTrainer(Trainer):
         *,
         seed: int = 0,
         length: int | None = None,
-        prompt: str = "",
+        prompt: str | None = None,
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
         use_kv_cache: bool | None = None,
     ) -> list[str]:
-        """Sample strings of ``length`` new tokens after ``prompt``.
+        """Sample strings of ``length`` new tokens after ``prompt``; ValueError for a character the model never saw.
 
-        Names: each starts after "." and ends at the first "." (dropped); the length defaults to the longest name.
-        Text: ``prompt`` (default a newline) followed by ``length`` (default 500) characters.
+        Names: each starts with ``prompt`` and ends at the first "." (dropped); the length defaults to the longest name.
+        Text: ``prompt`` (default a newline, or the lowest character of a text without one) followed by ``length``
+        (default 500) characters.
         """
         start = self.corpus.sample_prompt(prompt)
         length = length if length is not None else self.corpus.default_sample_length()
@@ -229,11 +264,70 @@ class TextTrainer(Trainer):
         return text
 
     def extra_state(self) -> dict:
-        return {"val_curve": {k: list(v) for k, v in self.val_curve.items()}, "batches": self.batches.state_dict()}
+        return {
+            "val_curve": {k: list(v) for k, v in self.val_curve.items()},
+            "batches": self.batches.state_dict(),
+            "corpus": self.corpus.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict, weights_only: bool = False, source: str = "checkpoint") -> None:
+        """As ``Trainer.load_state_dict``, after checking that the state was trained on this trainer's text."""
+        trainer_state = state.get("trainer")
+        saved = trainer_state.get("corpus") if isinstance(trainer_state, dict) else None
+        if isinstance(saved, dict) and saved.get("text_sha256") != self.corpus.text_sha256:
+            change = vocabulary_change(saved, self.corpus)
+            raise CheckpointError(
+                f"{source} was trained on another text than {self.corpus.source}{change}; "
+                "use the text it was trained on, or start a new run in another folder."
+            )
+        super().load_state_dict(state, weights_only=weights_only, source=source)
 
     def load_extra_state(self, state: dict) -> None:
         self.val_curve = {k: list(v) for k, v in state["val_curve"].items()}
         self.batches.load_state_dict(state["batches"])
+
+
+def vocabulary_change(saved: dict, corpus: Corpus) -> str:
+    """How ``corpus``'s characters differ from those of a saved corpus description, as a parenthesis ("" if alike)."""
+    try:
+        before = set(saved["tokenizer"]["vocab"])
+    except (KeyError, TypeError):
+        return ""
+    now = set(corpus.tokenizer.vocab)
+    changes = []
+    for label, chars in (("new characters", now - before), ("characters gone", before - now)):
+        if chars:
+            changes.append(f"{label}: {', '.join(map(repr, sorted(chars)[:10]))}")
+    return f" ({'; '.join(changes)})" if changes else ""
+
+
+def reread_splits(corpus: Corpus, checkpoint: Checkpoint) -> Splits:
+    """The splits of the text ``checkpoint`` trained on, read again to evaluate; DataError if it is gone or changed."""
+    trained_on = str(checkpoint.extra.get("data", "bundled"))
+    if trained_on == "bundled":
+        current = load_corpus(corpus.kind)
+        if current.text_sha256 != corpus.text_sha256:
+            raise DataError(
+                f"{checkpoint.path} was trained on another version of {current.source}; "
+                "its val loss cannot be measured on this one: retrain it on this version."
+            )
+        return current.splits
+    path = Path(trained_on)
+    if not path.is_file():
+        raise DataError(
+            f"{checkpoint.path} was trained on {path}, which no longer exists; its val loss is measured on that text, "
+            f"so put the file back at {path}."
+        )
+    try:
+        current = load_corpus(corpus.kind, load_text_file(path))
+    except ValueError:  # the file no longer reads as that kind of corpus
+        current = None
+    if current is None or current.text_sha256 != corpus.text_sha256:
+        raise DataError(
+            f"{path} has changed since {checkpoint.path} was trained on it; its val loss is measured on the text "
+            f"it was trained on, so put that text back at {path}."
+        )
+    return current.splits
 
 
 class BigramTrainer(TextTrainer):

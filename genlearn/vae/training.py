@@ -150,10 +150,15 @@ class VAETrainer(MNISTImages, Trainer):
         self.batches.load_state_dict(state["batches"])
         self.generator.set_state(state["generator"])
 
-    def sample(self, num_samples: int, *, seed: int = 0, length: int | None = None, binary: bool = False) -> torch.Tensor:
+    def sample(
+        self, num_samples: int, *, seed: int = 0, length: int | None = None, prompt: str | None = None,
+        binary: bool = False,
+    ) -> torch.Tensor:
         """(num_samples, 1, 28, 28) in [0, 1]: decoder means for z ~ N(0, I), or binary draws."""
         if length is not None:
             raise ValueError("a VAE draws images of a fixed size; leave out the length.")
+        if prompt is not None:
+            raise ValueError("a VAE draws images from random latents, not from a prompt; leave out the prompt.")
         generator = torch.Generator(device=self.device).manual_seed(seed)
         with evaluating(self.vae):
             return self.vae.sample(num_samples, generator=generator, binary=binary).float()
