@@ -1,4 +1,4 @@
-"""The training core: device, budget, precision, seeding, checkpoints, the loop and exercises."""
+"""The training core: device, budget, precision, seeding, checkpoints and the loop."""
 
 import dataclasses
 import os
@@ -9,9 +9,7 @@ import torch
 import genlearn
 from genlearn import budget
 from genlearn.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
-from genlearn.data.exercises import CLASS_COUNTS, CLASS_MEAN_IMAGES
 from genlearn.device import DeviceUnavailableError, pick_device
-from genlearn.exercises import Exercise, check
 from genlearn.precision import Precision
 from genlearn.training import Callback, LossHistory, StopTraining, evaluating, train_loop
 from tiny_family import TinyConfig, TinyTrainer
@@ -261,46 +259,6 @@ def test_evaluating_restores_mode_and_disables_grad():
     with evaluating(net):
         assert not net.training and not torch.is_grad_enabled()
     assert net.training and torch.is_grad_enabled()
-
-
-# exercises
-
-
-def _square_checker(candidate):
-    assert candidate(3) == 9, "square(3) should be 9"
-
-
-SQUARE = Exercise("Square", _square_checker, reference=lambda x: x * x)
-
-
-def test_exercise_check_accepts_right_and_rejects_wrong(monkeypatch, capsys):
-    monkeypatch.delenv(budget.BUDGET_ENV, raising=False)
-    assert check(SQUARE, lambda x: x**2)
-    assert not check(SQUARE, lambda x: x + x)
-    assert "not yet right. square(3) should be 9" in capsys.readouterr().out
-
-
-def test_unattempted_exercise_uses_reference_only_under_test(monkeypatch, capsys):
-    def unattempted(x):
-        raise NotImplementedError
-
-    monkeypatch.delenv(budget.BUDGET_ENV, raising=False)
-    assert not check(SQUARE, unattempted)
-    assert "not attempted yet" in capsys.readouterr().out
-    monkeypatch.setenv(budget.BUDGET_ENV, "smoke")
-    assert check(SQUARE, unattempted)
-    broken = Exercise("Square", _square_checker, reference=lambda x: x)
-    with pytest.raises(AssertionError):
-        check(broken, unattempted)
-
-
-def test_setup_exercise_checkers_reject_wrong_answers():
-    CLASS_COUNTS.checker(CLASS_COUNTS.reference)
-    CLASS_MEAN_IMAGES.checker(CLASS_MEAN_IMAGES.reference)
-    with pytest.raises(AssertionError, match="expected 10 counts"):
-        CLASS_COUNTS.checker(lambda labels: torch.bincount(labels))
-    with pytest.raises(AssertionError):
-        CLASS_MEAN_IMAGES.checker(lambda images, labels: torch.zeros(10, *images.shape[1:]))
 
 
 def test_saved_checkpoint_has_ordinary_permissions(tmp_path):

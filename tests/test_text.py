@@ -1,4 +1,4 @@
-"""Text models: causality, the KV cache, the tokenizer, the sampler, evaluation, resume and exercises."""
+"""Text models: causality, the KV cache, the tokenizer, the sampler, evaluation and resume."""
 
 import dataclasses
 
@@ -27,7 +27,6 @@ from genlearn.text import (
     generate,
     sequential_windows,
 )
-from genlearn.text import exercises
 from genlearn.training import Callback
 
 VOCAB = 11
@@ -231,37 +230,3 @@ def test_shipped_weights_load_and_sample(name, trainer_class):
 def test_missing_pretrained_weights_say_how_to_get_them():
     with pytest.raises(CheckpointError, match=r"git checkout -- data/pretrained/no_such\.pt.*benchmarks/pretrain\.py"):
         load_pretrained(GPTTrainer, "cpu", "no_such")
-
-
-def wrong_probabilities(counts, smoothing):
-    smoothed = counts + smoothing
-    return smoothed / smoothed.sum(dim=0, keepdim=True)  # normalises columns
-
-
-def wrong_nll(probs, inputs, targets):
-    return -probs[inputs, targets.clamp(min=0)].log().mean().item()  # counts the padding
-
-
-def wrong_attention(q, k, v):
-    return torch.softmax(q @ k.transpose(-2, -1) / q.size(-1) ** 0.5, dim=-1) @ v  # no mask
-
-
-def wrong_top_k(logits, k):
-    smallest = torch.topk(logits, k, dim=-1, largest=False).values[:, [-1]]
-    return logits.masked_fill(logits > smallest, float("-inf"))
-
-
-@pytest.mark.parametrize(
-    "exercise,wrong",
-    [
-        (exercises.BIGRAM_PROBABILITIES, wrong_probabilities),
-        (exercises.AVERAGE_NLL, wrong_nll),
-        (exercises.CAUSAL_ATTENTION, wrong_attention),
-        (exercises.TOP_K_FILTER, wrong_top_k),
-    ],
-    ids=lambda value: getattr(value, "title", getattr(value, "__name__", "")),
-)
-def test_exercise_checkers(exercise, wrong):
-    exercise.checker(exercise.reference)
-    with pytest.raises(AssertionError):
-        exercise.checker(wrong)
