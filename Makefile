@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
-.PHONY: lab test notebooks
+.PHONY: lab test notebooks solutions site
 
 $(INSTALLED): pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,3 +26,11 @@ notebooks: $(INSTALLED)
 	  GENLEARN_BUDGET=smoke $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace "$$notebook" || exit 1; \
 	done
 	$(PYTHON) tests/notebook_outputs.py strip $(NOTEBOOKS)
+
+# For instructors: every notebook with the reference solutions written in, into solutions/ (git-ignored).
+solutions: $(INSTALLED)
+	$(PYTHON) -m genlearn.exercises.solutions solutions
+
+# The course as a static HTML site in build/site/: every notebook executed (shipped weights where offered, else the cpu preset).
+site: $(INSTALLED)
+	$(PYTHON) website/build.py

@@ -15,6 +15,8 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,13 +27,19 @@ from genlearn import distributed
 from genlearn.budget import PRESET_NAMES, active_preset
 from genlearn.checkpoint import CheckpointError
 from genlearn.data import DataFileError
-from genlearn.device import DeviceUnavailableError, describe_device, pick_device
+from genlearn.device import DeviceUnavailableError, configure_threads, describe_device, pick_device
 from genlearn.distributed import DistributedSetupError
 from genlearn.models import MODELS, ModelEntry, get_model
 from genlearn.precision import PRECISION_MODES, Precision
 from genlearn.pretrained import load_pretrained
 from genlearn.run import CHECKPOINT_NAME, Run, RunError
 from genlearn.training import DataError
+
+
+# Bounds on numbers: past them a command would run out of memory or run for hours with nothing to show.
+MAX_SEED = 2**32 - 1  # the widest range every generator behind --seed takes (NumPy's)
+MAX_NUM_SAMPLES = 1_000
+MAX_LENGTH = 10_000
 
 
 class UsageError(Exception):
@@ -53,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             f"genlearn {args.command}: interrupted; checkpoints written before (if any) are intact.", file=sys.stderr
         )
         return 130
+    except BrokenPipeError:
+        # The reader closed early (`genlearn sample ... | head -1`): stop quietly, as a tool killed by SIGPIPE does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails silently too
+        return 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
             sub.add_argument("--num-samples", type=int, help="images or texts to draw (default: the model's)")
             sub.add_argument("--length", type=int, help="models that write sequences: tokens to generate per sample")
+            sub.add_argument("--prompt", help="models that write text: the text every sample starts with")
             sub.add_argument("--output", type=Path, help="file to write (default: OUT/samples.png or OUT/samples.txt)")
             sub.set_defaults(run=sample_command)
         else:
@@ -106,11 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def require_positive(args: argparse.Namespace, *options: str) -> None:
-    for option in options:
-        value = getattr(args, option)
-        if value is not None and value < 1:
-            raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {value}.")
+def require_between(args: argparse.Namespace, option: str, low: int, high: int | None = None) -> None:
+    value = getattr(args, option)
+    if value is not None and not (low <= value and (high is None or value <= high)):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise UsageError(f"--{option.replace('_', '-')} must be {bounds}, got {value}.")
 
 
 def run_folder(args: argparse.Namespace, entry: ModelEntry) -> Path:
@@ -121,10 +134,15 @@ def run_folder(args: argparse.Namespace, entry: ModelEntry) -> Path:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    require_positive(args, "max_steps", "log_every", "save_every")
+    for option in ("max_steps", "log_every", "save_every"):
+        require_between(args, option, 1)
+    require_between(args, "seed", 0, MAX_SEED)
     entry = get_model(args.model)
     device = pick_device(args.device)
-    preset = args.preset or active_preset(device)
+    try:
+        preset = args.preset or active_preset(device)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     config = entry.load_presets()[preset]
     if args.seed is not None:
         config = dataclasses.replace(config, seed=args.seed)
@@ -136,6 +154,8 @@ def train_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--data {args.data} does not exist; give {entry.data}, or leave out --data for the bundled data.")
 
     context, device = distributed.setup(device)
+    if device.type == "cpu":
+        configure_threads()  # the cores that are free now: beside a busy process, more threads would spin-wait
     trainer = None
     try:
         trainer = entry.trainer_class().on_data(config, device, args.precision, args.data)
@@ -155,6 +175,7 @@ def train_command(args: argparse.Namespace) -> int:
         if args.compile:
             trainer.wrap_modules(torch.compile)
         if trainer.step >= run.num_steps:
+            run.close()
             run.say(f"{entry.name} is already trained to step {trainer.step} of {run.num_steps}; nothing to do.")
             return 0
         run.say(
@@ -194,21 +215,44 @@ def load_trained(args: argparse.Namespace):
 
 
 def sample_command(args: argparse.Namespace) -> int:
-    require_positive(args, "num_samples", "length")
+    require_between(args, "seed", 0, MAX_SEED)
+    require_between(args, "num_samples", 1, MAX_NUM_SAMPLES)
+    require_between(args, "length", 1, MAX_LENGTH)
     entry = get_model(args.model)
     trainer, source = load_trained(args)
+    output = sample_output(args, entry, trainer.samples_file)
     num_samples = args.num_samples or trainer.default_num_samples
     try:
-        samples = trainer.sample(num_samples, seed=args.seed, length=args.length)
+        samples = trainer.sample(num_samples, seed=args.seed, length=args.length, prompt=args.prompt)
     except ValueError as error:
         raise UsageError(f"{entry.name}: {error}") from None
-    output = args.output or run_folder(args, entry) / trainer.samples_file
-    output.parent.mkdir(parents=True, exist_ok=True)
-    text = trainer.save_samples(samples, output)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        text = trainer.save_samples(samples, output)
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        raise UsageError(f"cannot write {output} ({error.strerror or error}{where}); choose another --output.") from None
     if text is not None:
-        print(text)
+        print(text, flush=True)  # flushed here, so a closed pipe is noticed while main() can still end quietly
     print(f"wrote {num_samples} samples from {source} (step {trainer.step}) to {output}", file=sys.stderr)
     return 0
+
+
+def sample_output(args: argparse.Namespace, entry: ModelEntry, samples_file: str) -> Path:
+    """Where samples go: a new file, or a previous samples file (never a checkpoint or another file), in the
+    family's format (the suffix of ``samples_file``)."""
+    output = args.output or run_folder(args, entry) / samples_file
+    suffix = Path(samples_file).suffix
+    if output.is_dir():
+        raise UsageError(f"--output {output} is a folder; name a file in it, such as {output / samples_file}.")
+    if output.suffix != suffix:
+        raise UsageError(f"--output {output} must end in {suffix}: {entry.name} writes its samples as {suffix}.")
+    if output.is_symlink() or (output.exists() and output.name != samples_file):
+        raise UsageError(
+            f"--output {output} already exists and is not a samples file ({samples_file}); "
+            "name a new file, or delete it first (nothing was overwritten)."
+        )
+    return output
 
 
 def eval_command(args: argparse.Namespace) -> int:
@@ -221,18 +265,23 @@ def eval_command(args: argparse.Namespace) -> int:
     record = {"model": args.model, "step": trainer.step, "source": source}
     record.update({name: _plain(value) for name, value in metrics.items()})
     record["eval_seconds"] = round(elapsed, 2)
-    print(json.dumps(record))
+    print(json.dumps(record, allow_nan=False), flush=True)
     return 0
 
 
 def _plain(value):
-    """JSON-safe numbers and lists from tensors and numpy values."""
+    """JSON-safe numbers and lists from tensors and numpy values; NaN and inf, which JSON lacks, become null.
+
+    (Weights are checked finite when loaded; an infinite metric means a ratio over an empty count, say.)
+    """
     if hasattr(value, "tolist"):
         value = value.tolist()
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -5,4 +6,7 @@ import torch
 
 # Helper modules in tests/ (notebook_outputs) import by name.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-torch.set_num_threads(2)
+# A fixed thread count, so that no result depends on how busy the machine is: genlearn.configure_threads()
+# (the command line, the notebooks' kernels, which inherit it) takes OMP_NUM_THREADS. Two, unless set lower.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))

@@ -26,6 +26,7 @@ def small_and_steady(monkeypatch):
     """The bundled 4,000-digit MNIST, as in CI, even where full MNIST is on disk (it loads faster); and one
     torch thread: these runs are tiny, and on a busy machine a second thread costs far more than it gives."""
     monkeypatch.setenv("GENLEARN_MNIST_ROOT", str(ROOT / "data" / "no-full-mnist-in-tests"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what the command line's configure_threads() then takes
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
