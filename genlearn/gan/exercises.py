@@ -365,7 +365,7 @@ def _angles_between_neighbours(path: torch.Tensor) -> torch.Tensor:
 
 def _check_slerp(candidate) -> None:
     for generator in trials():
-        latent_dim, num_steps = integer(generator, 2, 128), integer(generator, 2, 12)
+        latent_dim, num_steps = integer(generator, 2, 128), integer(generator, 4, 12)  # 4+: three points of a rescaled chord are equally spaced
         z_start = torch.randn(latent_dim, generator=generator, dtype=torch.float64)
         z_end = torch.randn(latent_dim, generator=generator, dtype=torch.float64) * (
             0.5 + torch.rand((), generator=generator, dtype=torch.float64)
