@@ -57,8 +57,9 @@ def test_generator_losses_match_hand_computation():
     assert generator_loss(LOGITS_FAKE, "hinge")["g_loss"].item() == pytest.approx(-(-1 + 0.5) / 2)
     # Stable where D is certain: -log sigmoid(-100) = 100, not inf.
     assert generator_loss(torch.tensor([-100.0]))["g_loss"].item() == pytest.approx(100.0)
+    assert generator_loss(LOGITS_FAKE, "wasserstein")["g_loss"].item() == pytest.approx(-(-1 + 0.5) / 2)
     with pytest.raises(ValueError):
-        generator_loss(LOGITS_FAKE, "wasserstein")
+        generator_loss(LOGITS_FAKE, "least_squares")
 
 
 def test_generator_gradients_saturate_only_for_the_saturating_loss():

@@ -71,19 +71,26 @@ def two_moons(n: int, noise: float = 0.05, generator: torch.Generator | None = N
     return points[torch.randperm(n, generator=generator)]
 
 
-def mode_coverage(samples: torch.Tensor, mixture: GaussianMixture2D, max_std: float = 3.0) -> dict:
+def mode_coverage(
+    samples: torch.Tensor, mixture: GaussianMixture2D, max_std: float = 3.0, min_fraction: float = 0.01
+) -> dict:
     """How well ``samples`` cover the mixture's modes (the usual 2-D mode-collapse check).
 
     A sample is high quality when it lies within ``max_std`` standard deviations of its nearest mode.
-    Returns ``modes_covered`` (modes with at least one high-quality sample), ``num_modes``,
-    ``fraction_high_quality`` and ``counts_per_mode`` (high-quality samples per mode, a list of ints).
+    A mode is covered when at least ``min_fraction`` of all samples (and at least one) are high-quality
+    samples of it, so that a few stray points do not count as a mode.
+    Returns ``modes_covered``, ``num_modes``, ``fraction_high_quality`` and ``counts_per_mode``
+    (high-quality samples per mode, a list of ints).
     """
+    if not 0 <= min_fraction <= 1:
+        raise ValueError(f"min_fraction is a share of the samples, between 0 and 1; got {min_fraction}")
     samples = samples.detach().float().cpu()
     squared_distance, nearest = _squared_distances(samples, mixture.means).min(dim=1)
     high_quality = squared_distance <= (max_std * mixture.std) ** 2
     counts = torch.bincount(nearest[high_quality], minlength=mixture.num_modes)
+    covered = (counts > 0) & (counts >= min_fraction * len(samples))
     return {
-        "modes_covered": int((counts > 0).sum()),
+        "modes_covered": int(covered.sum()),
         "num_modes": mixture.num_modes,
         "fraction_high_quality": int(high_quality.sum()) / len(samples) if len(samples) else 0.0,
         "counts_per_mode": counts.tolist(),

@@ -1,6 +1,8 @@
 """Scoring generated MNIST digits with a small MNIST classifier, shared by the GAN and VAE lessons and the CLI.
 
-- ``classifier_metrics(images)``: FID (MNIST classifier), classifier inception score and class histogram;
+- ``classifier_metrics(images)``: FID (MNIST classifier), precision and recall, classifier inception score
+  and class histogram;
+- ``precision_recall(real_features, generated_features)``: improved precision and recall of any two feature sets;
 - ``real_data_metrics(split)``: the same scores for real digits, the ceiling a model aims at;
 - ``load_classifier(device)``: the shipped classifier (``data/pretrained/mnist_classifier.pt``),
   trained by ``python -m genlearn.evaluation.train_classifier``.
@@ -17,6 +19,7 @@ from genlearn.evaluation.metrics import (
     real_data_metrics,
     reference_statistics,
 )
+from genlearn.evaluation.precision_recall import precision_recall
 
 __all__ = [
     "MNISTClassifier",
@@ -27,6 +30,7 @@ __all__ = [
     "frechet_distance",
     "inception_score",
     "load_classifier",
+    "precision_recall",
     "real_data_metrics",
     "reference_statistics",
 ]

@@ -3,7 +3,8 @@
 - FID (MNIST classifier): the Fréchet distance between Gaussians fitted to the classifier's
   penultimate features of real and generated digits (the FID recipe with an MNIST net in place of Inception);
 - classifier inception score: exp E_x KL(p(y|x) || p(y)), 1 (one class, or no confident class) to 10;
-- class histogram of the predicted labels, whose max/min ratio exposes mode collapse.
+- class histogram of the predicted labels, whose max/min ratio exposes mode collapse;
+- improved precision and recall on the same features (see ``precision_recall``): fidelity and coverage apart.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import torch
 from genlearn.data import ImageData, load_mnist, load_mnist_subset
 from genlearn.device import pick_device
 from genlearn.evaluation.classifier import MNISTClassifier, load_classifier
+from genlearn.evaluation.precision_recall import precision_recall
 
 NUM_CLASSES = 10
 # "train"/"test": load_mnist's split (full MNIST when on disk, else the bundled subset);
 # "subset-train"/"subset-test": always the bundled subset.
 REFERENCES = ("train", "test", "subset-train", "subset-test")
+# Precision and recall cost O(N^2) distances: 10,000 a side takes seconds on a CPU, 60,000 would take minutes.
+MAX_PRECISION_RECALL_POINTS = 10_000
 
 _classifiers: dict[str, MNISTClassifier] = {}
 _real_outputs: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -117,11 +121,28 @@ def reference_statistics(reference: str = "test", device=None) -> tuple[torch.Te
     return gaussian_statistics(features)
 
 
+def _subsample(features: torch.Tensor, count: int) -> torch.Tensor:
+    """``count`` rows of ``features``, the same rows on every call."""
+    if count == len(features):
+        return features
+    return features[torch.randperm(len(features), generator=torch.Generator().manual_seed(0))[:count]]
+
+
+def _precision_recall(features: torch.Tensor, reference: str, device: torch.device) -> dict[str, float]:
+    real_features, _ = _real_outputs_for(reference, device)
+    # Both numbers shift with the set sizes (fewer points, larger balls), so both sides get the same count.
+    count = min(len(features), len(real_features), MAX_PRECISION_RECALL_POINTS)
+    # float32: faster than float64 on a CPU, same scores on MNIST (test against train), and MPS has no float64.
+    real_features, features = (_subsample(f, count).to(device, torch.float32) for f in (real_features, features))
+    return precision_recall(real_features, features)
+
+
 def _scores(features: torch.Tensor, probabilities: torch.Tensor, reference: str, device: torch.device) -> dict:
     histogram = class_histogram(probabilities)
     smallest = min(histogram)
     return {
         "fid": frechet_distance(*gaussian_statistics(features), *reference_statistics(reference, device)),
+        **_precision_recall(features, reference, device),
         "inception_score": inception_score(probabilities),
         "class_histogram": histogram,
         "max_min_ratio": max(histogram) / smallest if smallest > 0 else math.inf,
@@ -130,11 +151,16 @@ def _scores(features: torch.Tensor, probabilities: torch.Tensor, reference: str,
 
 
 def classifier_metrics(images: torch.Tensor, device=None, reference: str = "test") -> dict:
-    """FID (MNIST classifier) against the real split ``reference``, inception score and class histogram.
+    """FID (MNIST classifier), precision and recall against the real split ``reference``; IS and class histogram.
 
     ``images``: (N, 1, 28, 28) floats in [0, 1]; use several thousand for a stable FID (it is biased
-    upwards at small N). Returns ``fid``, ``inception_score``, ``class_histogram`` (10 counts),
-    ``max_min_ratio`` (inf when a class is missing) and ``classes_present``.
+    upwards at small N). Returns ``fid``, ``precision``, ``recall``, ``inception_score``, ``class_histogram``
+    (10 counts), ``max_min_ratio`` (inf when a class is missing) and ``classes_present``.
+
+    Precision (the share of samples that land among real digits: fidelity) and recall (the share of real
+    digits the samples reach: coverage) use k = 3 neighbours on the classifier's features. They are computed
+    on equal counts: min(N, size of ``reference``, 10,000) points a side, a fixed random subset of the larger
+    side (full MNIST train has 60,000), so compare models at equal N. See ``genlearn.evaluation.precision_recall``.
     """
     device = _device(device)
     features, probabilities = classifier_outputs(images, _classifier(device))
@@ -145,7 +171,8 @@ def real_data_metrics(split: str = "test", device=None, reference: str | None = 
     """The same scores for real digits of ``split``: the ceiling for a generator.
 
     The FID is taken against the other split (``reference``, by default train for test and vice versa),
-    so it measures the distance between two disjoint sets of real digits, not zero by construction.
+    so it measures the distance between two disjoint sets of real digits, not zero by construction;
+    precision and recall, likewise, compare one real set with another and fall short of 1.
     """
     device = _device(device)
     if reference is None:

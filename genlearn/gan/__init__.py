@@ -7,7 +7,11 @@ from genlearn.gan.losses import (
     minimax_value,
     minimax_value_from_jsd,
     optimal_discriminator,
+    optimal_discriminator_without_logs,
+    total_variation,
     value_at_optimal_discriminator,
+    value_without_logs,
+    wasserstein_1d,
 )
 from genlearn.gan.networks import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from genlearn.gan.sampling import generate, interpolate_latents, sample_latents, to_unit_interval
@@ -45,7 +49,11 @@ __all__ = [
     "minimax_value",
     "minimax_value_from_jsd",
     "optimal_discriminator",
+    "optimal_discriminator_without_logs",
     "sample_latents",
     "to_unit_interval",
+    "total_variation",
     "value_at_optimal_discriminator",
+    "value_without_logs",
+    "wasserstein_1d",
 ]

@@ -18,6 +18,35 @@ def generate(model: torch.nn.Module, z: torch.Tensor, batch_size: int = 1000) ->
         return torch.cat([model(z[start : start + batch_size]) for start in range(0, len(z), batch_size)])
 
 
+@torch.no_grad()
+def recompute_batchnorm_statistics(
+    model: torch.nn.Module, latent_dim: int, device, num_batches: int = 40, batch_size: int = 256, seed: int = 0
+) -> None:
+    """Set every BatchNorm's running mean and variance to their average over fresh batches of G(z).
+
+    An EMA generator's weights are an average of many generators, so the statistics measured for the
+    live generator's weights do not fit them; this measures the EMA generator's own. The running
+    averages are exact (``momentum=None``), and ``seed`` makes them repeatable.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+    rng = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.train()
+    try:
+        for _ in range(num_batches):
+            model(sample_latents(batch_size, latent_dim, device, rng))
+    finally:
+        model.train(was_training)
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+
+
 def to_unit_interval(images: torch.Tensor) -> torch.Tensor:
     """tanh outputs in [-1, 1] to pixel intensities in [0, 1]."""
     return ((images + 1) / 2).clamp(0, 1)

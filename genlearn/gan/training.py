@@ -23,7 +23,8 @@ from genlearn.data import GaussianMixture2D, ImageData, InMemoryBatches, load_mn
 from genlearn.evaluation import classifier_metrics, describe_reference
 from genlearn.gan.losses import discriminator_loss, generator_loss
 from genlearn.gan.networks import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, dcgan_init
-from genlearn.gan.sampling import generate, sample_latents, to_unit_interval
+from genlearn.gan.penalties import gradient_penalty, r1_penalty
+from genlearn.gan.sampling import generate, recompute_batchnorm_statistics, sample_latents, to_unit_interval
 from genlearn.image_samples import MNISTImages
 from genlearn.precision import Precision, adam
 from genlearn.training import Trainer
@@ -41,8 +42,12 @@ class GANConfig:
     discriminator_learning_rate: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    loss: str = "non_saturating"  # generator loss: "non_saturating", "saturating", or "hinge" (both nets)
-    ema_decay: float = 0.0  # 0: sample from G itself; else from an EMA of G's weights
+    final_learning_rate_scale: float = 1.0  # both rates fall linearly to this fraction of their start by num_steps
+    loss: str = "non_saturating"  # "non_saturating", "saturating", "hinge" or "wasserstein" (the last two for both nets)
+    discriminator_normalization: str = "batch"  # "batch", "spectral" or "none"
+    gradient_penalty: float = 0.0  # WGAN-GP's lambda; 0 = none
+    r1_penalty: float = 0.0  # R1's gamma on real samples; 0 = none
+    ema_decay: float = 0.0  # 0: sample from G itself; else from an EMA of G's weights (BatchNorm statistics re-measured)
     eval_samples: int = 10_000
     eval_every: int = 0  # steps between evaluations logged by a run; 0 = none
 
@@ -52,6 +57,7 @@ class ToyGANConfig(GANConfig):
     """MLPs on 2-D points: by default the ring of Gaussians of notebook 01."""
 
     latent_dim: int = 2
+    discriminator_normalization: str = "none"  # "none" or "spectral"
     hidden_dim: int = 128
     num_layers: int = 3
     pack: int = 1  # PacGAN: how many samples the discriminator judges together
@@ -99,19 +105,31 @@ def adversarial_step(
     loss: str = "non_saturating",
     precision: Precision | None = None,
     freeze_discriminator: torch.nn.Module | None = None,
+    gradient_penalty_weight: float = 0.0,
+    r1_weight: float = 0.0,
+    rng: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
     """One GAN step: a discriminator step on detached fakes, then a generator step through the updated D.
 
     ``freeze_discriminator`` (the unwrapped D) skips D's weight gradients during the G step, which G does not need.
-    Returns the detached terms ``d_loss``, ``g_loss``, ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)).
+    ``gradient_penalty_weight`` (WGAN-GP's lambda) and ``r1_weight`` (R1's gamma) add penalties to D's loss;
+    ``rng`` draws WGAN-GP's interpolation points.
+    Returns the detached terms ``d_loss`` (with penalties), ``g_loss``, ``d_real`` = mean D(x),
+    ``d_fake`` = mean D(G(z)), and ``penalty`` when there is one.
     """
     precision = precision or Precision(real.device, "fp32")
-    d_kind = "hinge" if loss == "hinge" else "bce"
+    d_kind = loss if loss in ("hinge", "wasserstein") else "bce"
 
     # 1. Discriminator: reals labelled 1, fakes labelled 0. Detaching stops d_loss from reaching G.
     with precision.autocast():
         fake = generator(z)
         d_terms = discriminator_loss(discriminator(real), discriminator(fake.detach()), d_kind)
+        penalty = torch.zeros((), device=real.device)
+        if gradient_penalty_weight:
+            penalty = penalty + gradient_penalty_weight * gradient_penalty(discriminator, real, fake, rng)
+        if r1_weight:
+            penalty = penalty + r1_weight / 2 * r1_penalty(discriminator, real)
+        d_terms["d_loss"] = d_terms["d_loss"] + penalty
     discriminator_optimizer.zero_grad(set_to_none=True)
     precision.backward(d_terms["d_loss"])
     precision.step(discriminator_optimizer)
@@ -128,12 +146,15 @@ def adversarial_step(
     finally:
         if freeze_discriminator is not None:
             freeze_discriminator.requires_grad_(True)
-    return {
+    terms = {
         "d_loss": d_terms["d_loss"].detach(),
         "g_loss": g_terms["g_loss"].detach(),
         "d_real": d_terms["d_real"],
         "d_fake": d_terms["d_fake"],
     }
+    if gradient_penalty_weight or r1_weight:
+        terms["penalty"] = penalty.detach()
+    return terms
 
 
 class GANTrainer(Trainer):
@@ -145,6 +166,7 @@ class GANTrainer(Trainer):
 
     def build(self, data) -> None:
         config = self.config
+        self.check_objective()
         generator, discriminator = self.build_networks()
         data_tensor = self.prepare_data(data)
         self.modules["generator"] = generator.to(self.device)
@@ -158,8 +180,42 @@ class GANTrainer(Trainer):
         self.optimizers["discriminator"] = adam(
             discriminator.parameters(), self.device, lr=config.discriminator_learning_rate, betas=betas
         )
+        if config.final_learning_rate_scale != 1.0:
+            for name, optimizer in self.optimizers.items():
+                self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(optimizer, self.learning_rate_scale)
         self.batches = InMemoryBatches(data_tensor, config.batch_size, device=self.device, seed=config.seed)
         self.latent_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.ema_statistics_step: int | None = None  # the step the EMA generator's BatchNorm statistics fit
+
+    def learning_rate_scale(self, step: int) -> float:
+        """The factor on both learning rates at ``step``: 1, falling linearly to ``final_learning_rate_scale``."""
+        progress = min(1.0, step / max(1, self.config.num_steps))
+        return 1 - progress * (1 - self.config.final_learning_rate_scale)
+
+    def check_objective(self) -> None:
+        """Refuse the combinations that cannot train, before anything is built."""
+        config = self.config
+        penalised = config.gradient_penalty > 0 or config.r1_penalty > 0
+        if not 0 <= config.final_learning_rate_scale <= 1:
+            raise ValueError("final_learning_rate_scale is a fraction of the starting rates: use a number from 0 to 1.")
+        if config.gradient_penalty < 0 or config.r1_penalty < 0:
+            raise ValueError("gradient_penalty and r1_penalty are weights: use 0 (off) or a positive number.")
+        if penalised and config.discriminator_normalization == "batch":
+            raise ValueError(
+                "gradient penalties need a per-sample input gradient, which BatchNorm in D does not have; "
+                "set discriminator_normalization to 'spectral' or 'none'."
+            )
+        if config.loss == "wasserstein" and not (config.gradient_penalty > 0 or config.discriminator_normalization == "spectral"):
+            raise ValueError(
+                "the Wasserstein loss needs a Lipschitz critic, or its scores grow without bound; "
+                "set gradient_penalty (10 in WGAN-GP) or discriminator_normalization='spectral'."
+            )
+
+    def wrap_modules(self, wrap, names=None) -> None:
+        if self.config.gradient_penalty > 0 or self.config.r1_penalty > 0:
+            # DistributedDataParallel does not support torch.autograd.grad, which the penalties need.
+            raise ValueError("gradient penalties do not run under torchrun yet; train on one device, or set them to 0.")
+        super().wrap_modules(wrap, names)
 
     @abc.abstractmethod
     def build_networks(self) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -178,8 +234,14 @@ class GANTrainer(Trainer):
 
     @property
     def sampler(self) -> torch.nn.Module:
-        """The network that makes samples: the EMA generator if there is one."""
-        return self.unwrapped("generator_ema" if "generator_ema" in self.modules else "generator")
+        """The network that makes samples: the EMA generator, with BatchNorm statistics of its own, if there is one."""
+        if "generator_ema" not in self.modules:
+            return self.unwrapped("generator")
+        ema = self.unwrapped("generator_ema")
+        if self.ema_statistics_step != self.step:
+            recompute_batchnorm_statistics(ema, self.config.latent_dim, self.device, seed=self.config.seed + 2)
+            self.ema_statistics_step = self.step
+        return ema
 
     def items_per_step(self) -> float:
         return float(self.config.batch_size)
@@ -201,17 +263,21 @@ class GANTrainer(Trainer):
             precision=self.precision,
             # Under DDP every parameter must get a gradient each pass, so D is not frozen there.
             freeze_discriminator=self.unwrapped("discriminator") if self.world_size == 1 else None,
+            gradient_penalty_weight=config.gradient_penalty,
+            r1_weight=config.r1_penalty,
+            rng=self.latent_rng,
         )
+        for scheduler in self.schedulers.values():
+            scheduler.step()
         if "generator_ema" in self.modules:
             self._update_ema()
         return terms
 
     @torch.no_grad()
     def _update_ema(self) -> None:
+        """Average the weights only: the BatchNorm statistics are re-measured for the average when it samples."""
         source, target = self.unwrapped("generator"), self.unwrapped("generator_ema")
         torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), 1 - self.config.ema_decay)
-        for target_buffer, source_buffer in zip(target.buffers(), source.buffers()):
-            target_buffer.copy_(source_buffer)
 
     def sample(
         self, num_samples: int, *, seed: int = 0, length: int | None = None, prompt: str | None = None,
@@ -248,7 +314,8 @@ class ToyGANTrainer(GANTrainer):
         config = self.config
         return (
             MLPGenerator(config.latent_dim, config.hidden_dim, config.num_layers),
-            MLPDiscriminator(config.hidden_dim, config.num_layers, pack=config.pack),
+            MLPDiscriminator(config.hidden_dim, config.num_layers, pack=config.pack,
+                             normalization=config.discriminator_normalization),
         )
 
     def prepare_data(self, data) -> torch.Tensor:
@@ -296,7 +363,7 @@ class DCGANTrainer(MNISTImages, GANTrainer):
 
     def build_networks(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         generator = DCGANGenerator(self.config.latent_dim, self.config.channels)
-        discriminator = DCGANDiscriminator(self.config.channels)
+        discriminator = DCGANDiscriminator(self.config.channels, self.config.discriminator_normalization)
         generator.apply(dcgan_init)
         discriminator.apply(dcgan_init)
         return generator, discriminator
@@ -315,11 +382,13 @@ class DCGANTrainer(MNISTImages, GANTrainer):
         return to_unit_interval(samples)
 
     def evaluate(self) -> dict:
-        """Classifier metrics of ``eval_samples`` samples, the FID against the MNIST test split."""
+        """Classifier metrics of ``eval_samples`` samples: FID, precision and recall against the MNIST test split."""
         metrics = classifier_metrics(self.sample(self.config.eval_samples, seed=self.config.seed), device=self.device)
         return {
             "fid": metrics["fid"],
             "inception_score": metrics["inception_score"],
+            "precision": metrics["precision"],
+            "recall": metrics["recall"],
             "max_min_ratio": metrics["max_min_ratio"],
             "classes_present": float(metrics["classes_present"]),
             "data": f"{self.config.eval_samples:,} samples; FID against {describe_reference('test')}",
