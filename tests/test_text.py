@@ -160,9 +160,12 @@ def test_evaluation_covers_the_whole_split_deterministically():
     result = trainer.evaluate_split("val")
     assert result["num_targets"] == int((targets >= 0).sum())
     assert result["num_targets"] == sum(int((row >= 0).sum()) for row in targets) >= names_in_split
-    assert evaluate_nll(trainer.model, inputs, targets, batch_size=7) == pytest.approx(result, rel=1e-6)
+    rebatched = evaluate_nll(trainer.model, inputs, targets, batch_size=7, token_bytes=trainer.corpus.token_bytes)
+    assert rebatched == pytest.approx(result, rel=1e-6)
     assert trainer.evaluate_split("val") == result
     assert result["bits_per_char"] == pytest.approx(result["nll"] / 0.6931471805599453)
+    # Names are ASCII, one byte per character; the end-of-name token stands for the line's newline.
+    assert result["num_bytes"] == result["num_targets"] and result["bits_per_byte"] == pytest.approx(result["bits_per_char"])
 
 
 def test_sequential_windows_score_every_token_once():

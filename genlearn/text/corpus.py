@@ -6,13 +6,16 @@
   splits are 90/10 train/val.
 
 A trainer asks its corpus how to batch, score, prompt and print; it never asks which kind it has.
-A checkpoint keeps ``Corpus.state_dict()`` (the vocabulary, not the text), so a model loaded with
-``restore_corpus`` samples without reading its text; the splits are encoded when first needed.
+A running text is tokenized by characters or by byte-level BPE (``genlearn.text.tokenizer``), whose merges
+are learned on the train split only; names always by characters. A checkpoint keeps ``Corpus.state_dict()``
+(the tokenizer, not the text), so a model loaded with ``restore_corpus`` samples without reading its text;
+the splits are encoded, by that tokenizer, when first needed.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 from collections.abc import Callable
 from typing import ClassVar
@@ -29,13 +32,23 @@ from genlearn.data import (
     names_tokenizer,
     random_windows,
     split_names,
-    train_val_split,
 )
 from genlearn.data.names import split_sizes
 from genlearn.data.text import num_train_tokens
+from genlearn.text.bpe import BytePairTokenizer
 from genlearn.text.evaluation import sequential_windows
+from genlearn.text.tokenizer import (
+    TOKEN_UNITS,
+    TOKENIZERS,
+    Tokenizer,
+    token_bytes,
+    tokenizer_kind,
+    unencodable_characters,
+)
 
 DATASETS = ("names", "text")
+BPE_VOCAB_SIZE = 512  # the 256 bytes and 256 merges
+BPE_TRAININGS_KEPT = 2  # trained BPE tokenizers kept per process: a notebook builds many trainers on one text
 MIN_NAMES = 10
 # A longer line is not a name; every name is padded to the longest, so one long line would cost memory per name.
 MAX_NAME_LENGTH = 64
@@ -58,7 +71,7 @@ class Corpus(abc.ABC):
     sample_separator: ClassVar[str]  # between samples in a file
     size_fields: ClassVar[tuple[str, ...]]  # the sizes a trainer checks the corpus by, without its text
 
-    def __init__(self, tokenizer: CharTokenizer, source: str, text_sha256: str, splits: Splits | Callable[[], Splits]):
+    def __init__(self, tokenizer: Tokenizer, source: str, text_sha256: str, splits: Splits | Callable[[], Splits]):
         """``splits``: the encoded splits ("train" first), or a function that makes them when first needed."""
         self.tokenizer = tokenizer
         self.source = source  # where the text came from, for ``evaluate()``'s "data"
@@ -74,8 +87,15 @@ class Corpus(abc.ABC):
     def state_dict(self) -> dict:
         """Strings, lists and ints (a ``weights_only`` checkpoint holds them): what sampling needs, without the text."""
         sizes = {name: getattr(self, name) for name in self.size_fields}
-        return {"kind": self.kind, "tokenizer": self.tokenizer.state_dict(), "source": self.source,
-                "text_sha256": self.text_sha256, **sizes}
+        return {
+            "kind": self.kind, "tokenizer_kind": tokenizer_kind(self.tokenizer), "tokenizer": self.tokenizer.state_dict(),
+            "source": self.source, "text_sha256": self.text_sha256, **sizes,
+        }
+
+    @functools.cached_property
+    def token_bytes(self) -> list[bytes]:
+        """The UTF-8 bytes each token id stands for: what evaluation counts bits per byte with."""
+        return token_bytes(self.tokenizer)
 
     @abc.abstractmethod
     def batches(self, batch_size: int, window_length: int, device: torch.device, seed: int) -> TrainingBatches:
@@ -103,16 +123,18 @@ class Corpus(abc.ABC):
     def sample_prompt(self, prompt: str | None) -> str:
         """The text generation starts from; ValueError names any character the model never saw."""
         prompt = prompt or self.default_prompt()
-        unseen = sorted(set(prompt) - set(self.tokenizer.vocab))
-        if unseen:
-            vocab = "".join(self.tokenizer.vocab)
-            shown = repr(vocab[:MAX_VOCAB_SHOWN]) + ("..." if len(vocab) > MAX_VOCAB_SHOWN else "")
-            raise ValueError(
-                f"the prompt has characters not in the vocabulary (the model never saw them in training): "
-                f"{', '.join(map(repr, unseen[:10]))}{', ...' if len(unseen) > 10 else ''}; "
-                f"use only the {len(vocab)} characters of its vocabulary: {shown}."
-            )
-        return prompt
+        unseen = unencodable_characters(self.tokenizer, prompt)
+        if not unseen:
+            return prompt
+        listed = f"{', '.join(map(repr, unseen[:10]))}{', ...' if len(unseen) > 10 else ''}"
+        if tokenizer_kind(self.tokenizer) == "bpe":  # bytes encode every character but a lone surrogate
+            raise ValueError(f"the prompt has characters without UTF-8 bytes (lone surrogates): {listed}; use UTF-8.")
+        vocab = "".join(self.tokenizer.vocab)
+        shown = repr(vocab[:MAX_VOCAB_SHOWN]) + ("..." if len(vocab) > MAX_VOCAB_SHOWN else "")
+        raise ValueError(
+            f"the prompt has characters not in the vocabulary (the model never saw them in training): {listed}; "
+            f"use only the {len(vocab)} characters of its vocabulary: {shown}."
+        )
 
     @abc.abstractmethod
     def default_sample_length(self) -> int:
@@ -146,8 +168,8 @@ class NamesCorpus(Corpus):
     def __init__(
         self, tokenizer: CharTokenizer, source: str, text_sha256: str, splits, *, num_names: int, sequence_length: int
     ):
-        if tokenizer.specials != (BOUNDARY,):
-            raise ValueError(f"a names vocabulary has one special token, the boundary {BOUNDARY!r}")
+        if not isinstance(tokenizer, CharTokenizer) or tokenizer.specials != (BOUNDARY,):
+            raise ValueError(f"a names vocabulary is of characters, with one special token, the boundary {BOUNDARY!r}")
         if not 1 < sequence_length <= MAX_NAME_LENGTH + 1:
             raise ValueError(f"a name takes 2 to {MAX_NAME_LENGTH + 1} tokens, not {sequence_length}")
         super().__init__(tokenizer, source, text_sha256, splits)
@@ -155,7 +177,8 @@ class NamesCorpus(Corpus):
         self.sequence_length = sequence_length  # tokens per encoded name: the longest name plus its boundary token
 
     @classmethod
-    def from_names(cls, names: list[str], source: str) -> NamesCorpus:
+    def from_names(cls, names: list[str], source: str, tokenizer: CharTokenizer | None = None) -> NamesCorpus:
+        """``tokenizer``: the names' own characters and the boundary when None, else one made for these names."""
         if len(names) < MIN_NAMES:
             raise ValueError(f"a names corpus needs at least {MIN_NAMES} non-empty lines (one name each), got {len(names)}")
         longest = max(names, key=len)
@@ -164,7 +187,7 @@ class NamesCorpus(Corpus):
                 f"line {names.index(longest) + 1:,} of the names has {len(longest):,} characters; a names corpus holds "
                 f"one name per line, of at most {MAX_NAME_LENGTH} characters (for running text, train the gpt model)"
             )
-        tokenizer = names_tokenizer(names)
+        tokenizer = names_tokenizer(names) if tokenizer is None else tokenizer
         splits = {
             name: encode_names(part, tokenizer, len(longest))
             for name, part in zip(("train", "val", "test"), split_names(names))
@@ -237,20 +260,30 @@ class StreamCorpus(Corpus):
     kind = "text"
     default_num_samples = 2
     sample_separator = "\n" + "-" * 40 + "\n"  # passages hold newlines themselves
-    size_fields = ("num_tokens",)
+    size_fields = ("num_tokens", "num_train_tokens")
 
-    def __init__(self, tokenizer: CharTokenizer, source: str, text_sha256: str, splits, *, num_tokens: int):
+    def __init__(
+        self, tokenizer: Tokenizer, source: str, text_sha256: str, splits, *, num_tokens: int,
+        num_train_tokens: int | None = None,
+    ):
+        """``num_train_tokens`` defaults to the split of a character vocabulary: checkpoints from before BPE lack it."""
         if num_tokens < 1:
             raise ValueError(f"a text needs at least one token, got {num_tokens}")
+        num_train_tokens = num_train_tokens if num_train_tokens is not None else train_part_length(num_tokens)
+        if not 0 <= num_train_tokens <= num_tokens:
+            raise ValueError(f"a train split of {num_train_tokens} tokens out of {num_tokens}")
         super().__init__(tokenizer, source, text_sha256, splits)
         self.num_tokens = num_tokens
+        self.num_train_tokens = num_train_tokens
 
     @classmethod
-    def from_text(cls, text: str, source: str) -> StreamCorpus:
-        tokenizer = CharTokenizer.from_text(text)
-        ids = torch.tensor(tokenizer.encode(text), dtype=torch.int64)
-        train, val = train_val_split(ids, val_fraction=VAL_FRACTION)
-        return cls(tokenizer, source, fingerprint(text), {"train": train, "val": val}, num_tokens=len(ids))
+    def from_text(cls, text: str, source: str, tokenizer: Tokenizer) -> StreamCorpus:
+        """The text split by characters (the first 90% trains), each part encoded by ``tokenizer``: every
+        tokenizer scores the same val text, so their bits per byte compare."""
+        train_text, val_text = split_text(text)
+        train, val = (torch.tensor(tokenizer.encode(part), dtype=torch.int64) for part in (train_text, val_text))
+        return cls(tokenizer, source, fingerprint(text), {"train": train, "val": val}, num_tokens=len(train) + len(val),
+                   num_train_tokens=len(train))
 
     def batches(self, batch_size: int, window_length: int, device: torch.device, seed: int) -> WindowBatches:
         return WindowBatches(self.splits["train"].to(device), batch_size, window_length, seed)
@@ -259,19 +292,21 @@ class StreamCorpus(Corpus):
         return sequential_windows(self.splits[name], window_length)
 
     def check_fits(self, batch_size: int, window_length: int, fixed_context: bool) -> None:
-        minimum = min_text_length(window_length)
-        if self.num_tokens < minimum:
+        num_val_tokens = self.num_tokens - self.num_train_tokens
+        if self.num_train_tokens < window_length + 1 or num_val_tokens < 2:
+            unit = TOKEN_UNITS[tokenizer_kind(self.tokenizer)]
             raise ValueError(
-                f"{self.source} is too short: windows of {window_length} characters need a text of at least "
-                f"{minimum:,} characters (the first {1 - VAL_FRACTION:.0%} trains, the rest scores the val loss)"
+                f"{self.source} is too short: windows of {window_length} {unit} need a text of at least "
+                f"{min_text_length(window_length):,} {unit} (the first {1 - VAL_FRACTION:.0%} trains, the rest scores "
+                f"the val loss); it has {self.num_train_tokens:,} in its train split and {num_val_tokens:,} in val"
             )
 
     def tokens_per_batch(self, batch_size: int, window_length: int) -> float:
         return float(batch_size * window_length)
 
     def default_prompt(self) -> str:
-        """A newline; for a text without one, its lowest character (usually the space)."""
-        return "\n" if "\n" in self.tokenizer.stoi else self.tokenizer.vocab[0]
+        """A newline; for a character vocabulary without one, its lowest character (usually the space)."""
+        return "\n" if not unencodable_characters(self.tokenizer, "\n") else self.tokenizer.vocab[0]
 
     def default_sample_length(self) -> int:
         return 500
@@ -280,11 +315,22 @@ class StreamCorpus(Corpus):
         return text
 
 
+def split_text(text: str) -> tuple[str, str]:
+    """The train and val parts of a running text: its first 90% of characters, and the rest."""
+    num_train = train_part_length(len(text))
+    return text[:num_train], text[num_train:]
+
+
+def train_part_length(length: int) -> int:
+    """How many of a text's ``length`` characters (or a character vocabulary's tokens) train."""
+    return num_train_tokens(length, VAL_FRACTION)
+
+
 def min_text_length(window_length: int) -> int:
     """The shortest text whose train split holds one window plus its next token, and whose val split one target."""
     length = window_length + 1
     while True:
-        num_train = num_train_tokens(length, VAL_FRACTION)
+        num_train = train_part_length(length)
         if num_train >= window_length + 1 and length - num_train >= 2:
             return length
         length += 1
@@ -310,17 +356,38 @@ class WindowBatches(TrainingBatches):
 CORPUS_KINDS: dict[str, type[Corpus]] = {NamesCorpus.kind: NamesCorpus, StreamCorpus.kind: StreamCorpus}
 
 
-def load_corpus(dataset: str, text: str | None = None) -> Corpus:
-    """The bundled corpus of ``dataset`` (``text=None``), or the user's ``text`` read as that kind of corpus."""
+def load_corpus(
+    dataset: str, text: str | None = None, tokenizer: str | Tokenizer = "char", bpe_vocab_size: int = BPE_VOCAB_SIZE
+) -> Corpus:
+    """The bundled corpus of ``dataset`` (``text=None``), or the user's ``text`` read as that kind of corpus.
+
+    ``tokenizer``: "char", a vocabulary of the text's characters; "bpe", byte-level BPE learned on the train part
+    (running text only) up to ``bpe_vocab_size`` tokens; or a tokenizer already made for this text (a checkpoint's).
+    """
+    if isinstance(tokenizer, str) and tokenizer not in TOKENIZERS:
+        raise ValueError(f"tokenizer must be one of {tuple(TOKENIZERS)}, got {tokenizer!r}")
     if dataset == "names":
+        if tokenizer == "bpe":
+            raise ValueError("names are tokenized by characters (each name is a few letters); use tokenizer='char'")
         names = load_names() if text is None else [line.strip() for line in text.splitlines() if line.strip()]
         origin = "the bundled names.txt" if text is None else "a user's names file"
-        return NamesCorpus.from_names(names, f"{origin} ({len(names):,} names)")
+        given = None if isinstance(tokenizer, str) else tokenizer
+        return NamesCorpus.from_names(names, f"{origin} ({len(names):,} names)", given)
     if dataset == "text":
         origin = "the bundled shakespeare.txt" if text is None else "a user's text file"
         text = load_shakespeare() if text is None else text
-        return StreamCorpus.from_text(text, f"{origin} ({len(text):,} characters)")
+        if tokenizer == "char":
+            tokenizer = CharTokenizer.from_text(text)
+        elif tokenizer == "bpe":
+            tokenizer = train_bpe(split_text(text)[0], bpe_vocab_size)  # on the train part: val stays unseen
+        return StreamCorpus.from_text(text, f"{origin} ({len(text):,} characters)", tokenizer)
     raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+
+
+@functools.lru_cache(maxsize=BPE_TRAININGS_KEPT)
+def train_bpe(text: str, vocab_size: int) -> BytePairTokenizer:
+    """``BytePairTokenizer.train``, once per text and size in a process (it takes seconds on the bundled text)."""
+    return BytePairTokenizer.train(text, vocab_size)
 
 
 def restore_corpus(state: dict, read_splits: Callable[[Corpus], Splits]) -> Corpus:
@@ -329,9 +396,12 @@ def restore_corpus(state: dict, read_splits: Callable[[Corpus], Splits]) -> Corp
     if not isinstance(state, dict) or state.get("kind") not in CORPUS_KINDS:
         raise ValueError("no corpus description")
     kind = CORPUS_KINDS[state["kind"]]
-    tokenizer = CharTokenizer.from_state_dict(state["tokenizer"])
+    tokenizer_class = TOKENIZERS.get(state.get("tokenizer_kind", "char"))  # checkpoints from before BPE: characters
+    if tokenizer_class is None:
+        raise ValueError(f"tokenizer_kind {state['tokenizer_kind']!r}, not one of {tuple(TOKENIZERS)}")
+    tokenizer = tokenizer_class.from_state_dict(state["tokenizer"])
     source, text_sha256 = state["source"], state["text_sha256"]
-    sizes = {name: state[name] for name in kind.size_fields}
+    sizes = {name: state[name] for name in kind.size_fields if name in state}  # the constructor names a missing one
     if not (isinstance(source, str) and isinstance(text_sha256, str) and all(type(n) is int for n in sizes.values())):
         raise ValueError("a corpus description with a field of the wrong type")
     corpus = kind(tokenizer, source, text_sha256, lambda: read_splits(corpus), **sizes)

@@ -3,6 +3,12 @@
 Each step feeds the last ``model.context_length`` tokens, takes the logits of the last position,
 reshapes them (temperature, top-k, top-p) and draws the next token. Models that offer a KV cache
 (``new_kv_cache``) can reuse the keys and values of earlier positions instead of recomputing them.
+
+Past the context, the two paths differ for a GPT with rotary positions: without the cache every step reads
+the last ``context_length`` tokens afresh, while the cache rolls, dropping its oldest keys and values and
+keeping the others, which layers past the first computed from an older, longer context. A one-layer model
+gives the same logits either way; a deeper one a different, cheaper approximation (sliding-window attention,
+as StreamingLLM and Mistral use it), whose speed-up holds however long generation runs.
 """
 
 from __future__ import annotations
@@ -51,8 +57,9 @@ def generate(
 
     A prompt longer than the model's context is cropped to its last ``context_length`` tokens for the
     model (the returned sequence still starts with the whole prompt). The model runs in eval mode
-    (dropout off) and is put back in the mode it was in. ``use_kv_cache`` gives the same tokens as the
-    uncached path, faster, for models that have ``new_kv_cache``.
+    (dropout off) and is put back in the mode it was in. ``use_kv_cache``, for models that have ``new_kv_cache``,
+    is faster and gives the same tokens as the uncached path within the context, and past it with learned
+    positions; past it with rotary positions, a rolling cache (see the module's docstring).
     """
     if idx.dim() != 2 or idx.size(1) == 0:
         raise ValueError(f"idx must be (batch, length) with length >= 1, got shape {tuple(idx.shape)}")
@@ -66,8 +73,9 @@ def generate(
         for _ in range(max_new_tokens):
             if cache is None:
                 logits, _ = model(idx[:, -context:])
-            elif cache.length == 0 or idx.size(1) > context:
-                # Past the context every position shifts, so the cached keys no longer apply: refill.
+            elif cache.length == 0 or (idx.size(1) > context and not cache.rolls):
+                # Learned positions: past the context every token moves to the position before, and its keys,
+                # computed from its old position's embedding, no longer apply: refill, at no speed-up.
                 cache.reset()
                 logits, _ = model(idx[:, -context:], kv_cache=cache)
             else:

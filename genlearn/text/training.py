@@ -3,7 +3,8 @@
 Data: ``data=None`` means the bundled corpus of the config's ``dataset``: ``"names"`` (32,000 first names,
 one per line) or ``"text"`` (Shakespeare). Pass your own corpus as a string instead: one name per line for
 ``"names"``, any text for ``"text"``. ``genlearn.text.corpus`` turns it into a ``NamesCorpus`` or a
-``StreamCorpus``; every model trains with the same loop and is scored by ``evaluation.evaluate_nll``.
+``StreamCorpus``, tokenized as the config's ``tokenizer`` says; every model trains with the same loop and is
+scored by ``evaluation.evaluate_nll``, per token and per byte.
 
 Checkpoints keep the corpus's vocabulary, so a model loaded from one samples without reading its text;
 ``evaluate`` reads the text again, and refuses it if it is gone or changed.
@@ -11,6 +12,7 @@ Checkpoints keep the corpus's vocabulary, so a model loaded from one samples wit
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, fields
@@ -23,17 +25,28 @@ from genlearn.checkpoint import Checkpoint, CheckpointError
 from genlearn.data import load_text_file
 from genlearn.precision import adamw
 from genlearn.text.bigram import BigramCounts, BigramLanguageModel
-from genlearn.text.corpus import DATASETS, Corpus, Splits, TrainingBatches, load_corpus, restore_corpus
-from genlearn.text.evaluation import evaluate_nll, nll_metrics
+from genlearn.text.corpus import (
+    BPE_VOCAB_SIZE,
+    DATASETS,
+    Corpus,
+    Splits,
+    TrainingBatches,
+    load_corpus,
+    restore_corpus,
+)
+from genlearn.text.evaluation import count_units, evaluate_nll, nll_metrics
 from genlearn.text.generation import generate
 from genlearn.text.gpt import GPT, GPTConfig
 from genlearn.text.mlp import MLPConfig, MLPLanguageModel
+from genlearn.text.tokenizer import TOKENIZERS, tokenizer_kind
 from genlearn.loop import Callback
 from genlearn.training import DataError, Trainer
 
 # Bigram and MLP see at most ``context_length`` tokens per prediction; on a running text they train on
 # windows this long, which only scores more positions per row.
 TEXT_WINDOW_LENGTH = 64
+MAX_BPE_VOCAB_SIZE = 2**16  # beyond, BPE training on a book-sized text runs for minutes
+REPORTED_METRICS = ("nll", "perplexity", "bits_per_char", "bits_per_byte")  # per held-out split, by ``evaluate()``
 
 
 @dataclass
@@ -41,6 +54,9 @@ class TextTrainingConfig:
     """What every text model trains with. ``context_length``: the most tokens a prediction may depend on."""
 
     dataset: str = "names"
+    # "char": one token per character of the text; "bpe": byte-level BPE (genlearn.text.bpe), running text only.
+    tokenizer: str = "char"
+    bpe_vocab_size: int = BPE_VOCAB_SIZE  # with tokenizer="bpe": the 256 bytes plus the merges learned
     context_length: int = 16
     num_steps: int = 1000
     batch_size: int = 32  # names per batch on "names", windows per batch on "text"
@@ -57,6 +73,14 @@ class TextTrainingConfig:
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if self.tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer must be one of {tuple(TOKENIZERS)}, got {self.tokenizer!r}")
+        if self.tokenizer == "bpe" and self.dataset != "text":
+            raise ValueError("tokenizer='bpe' is for running text (dataset='text'); names are tokenized by characters")
+        if not 256 <= self.bpe_vocab_size <= MAX_BPE_VOCAB_SIZE:
+            raise ValueError(
+                f"bpe_vocab_size must be between 256 (the bytes) and {MAX_BPE_VOCAB_SIZE}, got {self.bpe_vocab_size}"
+            )
 
 
 @dataclass
@@ -81,6 +105,7 @@ class GPTTrainingConfig(TextTrainingConfig):
     dropout: float = 0.0
     bias: bool = False
     attention: str = "auto"  # see GPTConfig
+    position_encoding: str = "learned"  # see GPTConfig
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         names = {f.name for f in fields(GPTConfig)}
@@ -107,7 +132,10 @@ class TextTrainer(Trainer):
     def build(self, data: str | Corpus | None) -> None:
         """``data``: a user's text, a ``Corpus`` (one restored from a checkpoint, say), or None for the bundled one."""
         config = self.config
-        self.corpus: Corpus = data if isinstance(data, Corpus) else load_corpus(config.dataset, data)
+        if isinstance(data, Corpus):
+            self.corpus: Corpus = data
+        else:
+            self.corpus = load_corpus(config.dataset, data, config.tokenizer, config.bpe_vocab_size)
         self.corpus.check_fits(config.batch_size, self.window_length_for(config), self.fixed_context)
         self.tokenizer = self.corpus.tokenizer
         model = self.build_model(self.tokenizer.vocab_size).to(self.device)
@@ -147,6 +175,9 @@ class TextTrainer(Trainer):
             corpus = restore_corpus(state, lambda corpus: reread_splits(corpus, checkpoint))
             if corpus.kind != config.dataset:
                 raise ValueError(f"a {corpus.kind!r} corpus for a model of dataset {config.dataset!r}")
+            if tokenizer_kind(corpus.tokenizer) != config.tokenizer:
+                kind = tokenizer_kind(corpus.tokenizer)
+                raise ValueError(f"a {kind!r} tokenizer for a model of tokenizer {config.tokenizer!r}")
             corpus.check_fits(config.batch_size, cls.window_length_for(config), cls.fixed_context)
         except (KeyError, TypeError, ValueError) as error:
             problem = f"no {error} entry" if isinstance(error, KeyError) else error
@@ -195,6 +226,11 @@ class TextTrainer(Trainer):
             return []
         return [Callback(self.config.eval_every, lambda step, history: self._record_val(step))]
 
+    @functools.cached_property
+    def _val_units(self) -> dict[str, int]:
+        """The val split's targets, characters and bytes: with a val-curve NLL, all of ``evaluate()``'s figures."""
+        return count_units(self.split("val")[1], self.corpus.token_bytes)
+
     def _record_val(self, step: int) -> None:
         self.val_curve["step"].append(step)
         self.val_curve["nll"].append(self.evaluate_split("val")["nll"])
@@ -207,7 +243,8 @@ class TextTrainer(Trainer):
         if self.held_out_splits() != ["val"] or step not in self.val_curve["step"]:
             return None
         nll = self.val_curve["nll"][self.val_curve["step"].index(step)]
-        return {**{f"val_{key}": value for key, value in nll_metrics(nll).items()}, "data": self.corpus.describe(["val"])}
+        metrics = nll_metrics(nll, self._val_units)
+        return {**{f"val_{key}": metrics[key] for key in REPORTED_METRICS}, "data": self.corpus.describe(["val"])}
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) covering every target of split ``name`` exactly once."""
@@ -216,14 +253,15 @@ class TextTrainer(Trainer):
         return self.corpus.split(name, self.window_length())
 
     def evaluate_split(self, name: str, model: torch.nn.Module | None = None) -> dict[str, float]:
-        return evaluate_nll(model or self.model, *self.split(name))
+        """``evaluate_nll`` over split ``name``: per token, per character and per byte."""
+        return evaluate_nll(model or self.model, *self.split(name), token_bytes=self.corpus.token_bytes)
 
     def evaluate(self) -> dict:
-        """NLL (nats/char), bits per char and perplexity over the whole of every held-out split."""
+        """NLL (nats/token), perplexity, bits per character and bits per byte over every held-out split."""
         metrics = {}
         for name in self.held_out_splits():
             result = self.evaluate_split(name)
-            metrics.update({f"{name}_{key}": float(value) for key, value in result.items() if key != "num_targets"})
+            metrics.update({f"{name}_{key}": float(result[key]) for key in REPORTED_METRICS})
         metrics["data"] = self.corpus.describe(self.held_out_splits())
         return metrics
 
@@ -247,7 +285,7 @@ class TextTrainer(Trainer):
 
         Names: each starts with ``prompt`` and ends at the first "." (dropped); the length defaults to the longest name.
         Text: ``prompt`` (default a newline, or the lowest character of a text without one) followed by ``length``
-        (default 500) characters.
+        (default 500) tokens: characters, or BPE tokens of about two characters each.
         """
         start = self.corpus.sample_prompt(prompt)
         length = length if length is not None else self.corpus.default_sample_length()
@@ -280,6 +318,12 @@ class TextTrainer(Trainer):
                 f"{source} was trained on another text than {self.corpus.source}{change}; "
                 "use the text it was trained on, or start a new run in another folder."
             )
+        if isinstance(saved, dict) and saved.get("tokenizer") != self.corpus.tokenizer.state_dict():
+            raise CheckpointError(
+                f"{source} was trained with another tokenizer than this run's "
+                f"{tokenizer_kind(self.corpus.tokenizer)!r} one, on the same text (another bpe_vocab_size, or another "
+                "version of genlearn); resume it with its own config, or start a new run in another folder."
+            )
         super().load_state_dict(state, weights_only=weights_only, source=source)
 
     def load_extra_state(self, state: dict) -> None:
@@ -288,7 +332,10 @@ class TextTrainer(Trainer):
 
 
 def vocabulary_change(saved: dict, corpus: Corpus) -> str:
-    """How ``corpus``'s characters differ from those of a saved corpus description, as a parenthesis ("" if alike)."""
+    """How ``corpus``'s characters differ from those of a saved corpus description, as a parenthesis ("" if alike,
+    or if either is not a character vocabulary)."""
+    if tokenizer_kind(corpus.tokenizer) != "char" or saved.get("tokenizer_kind", "char") != "char":
+        return ""
     try:
         before = set(saved["tokenizer"]["vocab"])
     except (KeyError, TypeError):
@@ -305,7 +352,7 @@ def reread_splits(corpus: Corpus, checkpoint: Checkpoint) -> Splits:
     """The splits of the text ``checkpoint`` trained on, read again to evaluate; DataError if it is gone or changed."""
     trained_on = str(checkpoint.extra.get("data", "bundled"))
     if trained_on == "bundled":
-        current = load_corpus(corpus.kind)
+        current = load_corpus(corpus.kind, tokenizer=corpus.tokenizer)
         if current.text_sha256 != corpus.text_sha256:
             raise DataError(
                 f"{checkpoint.path} was trained on another version of {current.source}; "
@@ -319,7 +366,7 @@ def reread_splits(corpus: Corpus, checkpoint: Checkpoint) -> Splits:
             f"so put the file back at {path}."
         )
     try:
-        current = load_corpus(corpus.kind, load_text_file(path))
+        current = load_corpus(corpus.kind, load_text_file(path), tokenizer=corpus.tokenizer)
     except ValueError:  # the file no longer reads as that kind of corpus
         current = None
     if current is None or current.text_sha256 != corpus.text_sha256:
@@ -398,3 +445,10 @@ GPT_PRESETS = Presets(
                           num_steps=5000, batch_size=64, learning_rate=1e-3, min_learning_rate=1e-4,
                           warmup_steps=100, weight_decay=0.1, grad_clip=1.0, eval_every=250),
 )
+# The GPT presets on byte-level BPE tokens (512: the 256 bytes and 256 merges, about 1.9 bytes per token on
+# Shakespeare): the same network, so a window of 64 tokens reads about twice the text. Untuned; compare it
+# with the character GPT in bits per byte (``evaluate()``), not in loss per token.
+GPT_BPE_PRESETS = Presets(**{
+    name: dataclasses.replace(config, tokenizer="bpe", bpe_vocab_size=BPE_VOCAB_SIZE)
+    for name, config in GPT_PRESETS.items()
+})
