@@ -31,7 +31,7 @@ from genlearn.data import load_mnist
 from genlearn.data.mnist import has_full_mnist
 from genlearn.evaluation import classifier_metrics, real_data_metrics
 from genlearn.gan import DCGAN_PRESETS, DCGANConfig, DCGANTrainer
-from genlearn.gan.sampling import generate, sample_latents, to_unit_interval
+from genlearn.gan.sampling import generate, generate_in_train_mode, sample_latents, to_unit_interval
 from genlearn.pretrained import export_pretrained
 from genlearn.run import TIME_LIMIT
 
@@ -59,13 +59,6 @@ def with_live_statistics(trainer: DCGANTrainer) -> torch.nn.Module:
     return model
 
 
-@torch.no_grad()
-def generate_in_train_mode(model: torch.nn.Module, z: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """G(z) with each batch normalised by its own statistics; a copy, so no running statistic moves."""
-    model = copy.deepcopy(model).train()
-    return torch.cat([model(z[start : start + batch_size]) for start in range(0, len(z), batch_size)])
-
-
 def train_and_score(config: DCGANConfig, max_seconds: float, num_samples: int, device, train) -> tuple[DCGANTrainer, dict]:
     trainer = DCGANTrainer(config, device, data=train)
     run, chunk_seconds = train_timed(trainer, max_seconds, chunk=100)
@@ -88,7 +81,7 @@ def train_and_score(config: DCGANConfig, max_seconds: float, num_samples: int, d
             "ema_own_statistics": score(samples),
             "ema_live_statistics": score(generate(with_live_statistics(trainer), z)),
             "live_generator": score(generate(trainer.unwrapped("generator"), z)),
-            "ema_train_mode_batch_64": score(generate_in_train_mode(ema, z)),
+            "ema_train_mode_batch_64": score(generate_in_train_mode(ema, z, batch_size=64)),
         },
         "final_d_real": round(trainer.history.mean("d_real", last=200), 3),
         "final_d_fake": round(trainer.history.mean("d_fake", last=200), 3),

@@ -9,7 +9,7 @@ from torch import nn
 from genlearn.gan import DCGAN_PRESETS, TOY_PRESETS, DCGANTrainer, ToyGANTrainer, discriminator_loss
 from genlearn.gan.networks import DCGANDiscriminator, MLPDiscriminator
 from genlearn.gan.penalties import gradient_penalty, input_gradient_norms, r1_penalty
-from genlearn.gan.sampling import recompute_batchnorm_statistics
+from genlearn.gan.sampling import generate_in_train_mode, recompute_batchnorm_statistics
 
 
 class Linear(nn.Module):
@@ -149,3 +149,12 @@ def test_learning_rates_fall_linearly_to_their_final_scale():
         rates.append(trainer.optimizers["generator"].param_groups[0]["lr"] / config.generator_learning_rate)
     assert rates == pytest.approx([0.75, 0.5, 0.25, 0.0])
     assert trainer.optimizers["discriminator"].param_groups[0]["lr"] == 0.0
+
+
+def test_train_mode_sampling_normalises_each_batch_and_leaves_the_model_alone():
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).eval()
+    z = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    out = generate_in_train_mode(model, z, batch_size=4)
+    for batch in out.split(4):  # BatchNorm with its own batch's statistics: each batch has mean 0 per channel
+        torch.testing.assert_close(batch.mean(0), torch.zeros(4), atol=1e-5, rtol=0)
+    assert not model.training and torch.equal(model[1].running_mean, torch.zeros(4))

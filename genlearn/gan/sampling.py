@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from genlearn.training import evaluating
@@ -16,6 +18,16 @@ def generate(model: torch.nn.Module, z: torch.Tensor, batch_size: int = 1000) ->
     """G(z) in eval mode (BatchNorm uses its running statistics, so a sample does not depend on its batch)."""
     with evaluating(model):
         return torch.cat([model(z[start : start + batch_size]) for start in range(0, len(z), batch_size)])
+
+
+@torch.no_grad()
+def generate_in_train_mode(model: torch.nn.Module, z: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """G(z) with each batch of ``batch_size`` normalised by its own statistics (BatchNorm in train mode).
+
+    It runs a copy, so no running statistic of ``model`` moves.
+    """
+    model = copy.deepcopy(model).train()
+    return torch.cat([model(batch) for batch in z.split(batch_size)])
 
 
 @torch.no_grad()
