@@ -1,4 +1,4 @@
-"""The text track's exercises (notebooks 06 and 07) reject hard-coded answers, classic mistakes and calls to the answer.
+"""The text track's exercises (notebooks 07 and 08) reject hard-coded answers, classic mistakes and calls to the answer.
 
 The generic checks (every reference passes, calling it is refused) are in tests/test_exercises.py.
 """
@@ -17,7 +17,7 @@ from genlearn.text import exercises
 from genlearn.text.gpt import GPT, GPTConfig, KVCache
 from genlearn.text.mlp import MLPConfig, MLPLanguageModel
 
-# --- 06: smoothed bigram probabilities -----------------------------------------------------------------
+# --- 07: smoothed bigram probabilities -----------------------------------------------------------------
 
 
 def test_bigram_probabilities_accepts_a_loop_and_rejects_the_usual_mistakes():
@@ -44,7 +44,7 @@ def test_bigram_probabilities_accepts_a_loop_and_rejects_the_usual_mistakes():
     assert not passes(exercise, lambda counts, smoothing: genlearn.text.BigramCounts(counts, smoothing).log_probs.exp())
 
 
-# --- 06: average NLL -----------------------------------------------------------------------------------
+# --- 07: average NLL -----------------------------------------------------------------------------------
 
 
 def test_average_nll_rejects_padding_sums_and_the_wrong_log():
@@ -72,7 +72,7 @@ def test_average_nll_rejects_padding_sums_and_the_wrong_log():
         assert not passes(exercise, wrong), wrong.__name__
 
 
-# --- 06: log p(name) by the chain rule -----------------------------------------------------------------
+# --- 07: log p(name) by the chain rule -----------------------------------------------------------------
 
 
 def _chain(name, probs, stoi, start=True, end=True, boundary=None):
@@ -100,7 +100,7 @@ def test_name_log_probability_refuses_the_librarys_encoding():
     assert not passes(exercises.NAME_LOG_PROBABILITY, with_encode_names)
 
 
-# --- 06: the MLP's forward pass ------------------------------------------------------------------------
+# --- 07: the MLP's forward pass ------------------------------------------------------------------------
 
 
 def _mlp_logits(idx, weights, context_length, blank=None, oldest_first=True):
@@ -131,7 +131,7 @@ def test_mlp_logits_rejects_the_wrong_padding_order_and_the_library():
     assert not passes(exercise, with_the_library)
 
 
-# --- 06: the open exercise -----------------------------------------------------------------------------
+# --- 07: the open exercise -----------------------------------------------------------------------------
 
 
 def test_context_length_must_be_a_length_other_than_3_that_beats_it(monkeypatch):
@@ -142,7 +142,7 @@ def test_context_length_must_be_a_length_other_than_3_that_beats_it(monkeypatch)
     assert not passes(exercise, lambda: 1)  # trains: one character of context loses to three
 
 
-# --- 07: causal attention ------------------------------------------------------------------------------
+# --- 08: causal attention ------------------------------------------------------------------------------
 
 
 def _attention(q, k, v, scale=True, mask="causal"):
@@ -176,7 +176,7 @@ def test_causal_attention_refuses_the_fused_kernel():
     assert not passes(exercises.CAUSAL_ATTENTION, with_the_fused_kernel)
 
 
-# --- 07: top-k and top-p -------------------------------------------------------------------------------
+# --- 08: top-k and top-p -------------------------------------------------------------------------------
 
 
 def test_top_k_keeps_ties_and_rejects_the_smallest_a_global_cut_and_in_place_edits():
@@ -226,7 +226,7 @@ def test_top_p_keeps_the_crossing_token_and_its_ties():
     assert not passes(exercise, lambda logits, p: genlearn.text.filter_logits(logits, top_p=p))
 
 
-# --- 07: a GPT with a tied head ------------------------------------------------------------------------
+# --- 08: a GPT with a tied head ------------------------------------------------------------------------
 
 
 def _gpt(idx, weights, num_heads, positions=True, head_scale=True, pre_norm=True, final_norm=True, tied=True):
@@ -274,7 +274,7 @@ def test_gpt_logits_rejects_missing_positions_scale_norms_and_an_untied_head():
     assert not passes(exercise, with_the_library)
 
 
-# --- 07: the KV cache ----------------------------------------------------------------------------------
+# --- 08: the KV cache ----------------------------------------------------------------------------------
 
 
 class ConcatenatingCache:

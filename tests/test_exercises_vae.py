@@ -318,3 +318,68 @@ def test_each_reference_passes_when_written_in_a_notebook(name, tmp_path):
     namespace = {"torch": torch, "math": math}
     exec(compile(cell.read_text(), str(cell), "exec"), namespace)
     assert passes(exercise, namespace[exercise.reference.__name__])
+
+
+# --- 06: the beta hidden in a squared-error loss --------------------------------------------------------
+
+
+def test_hidden_beta_fits_sigma_around_the_decoder_and_counts_the_pixels():
+    def by_sums(residuals, kl_weight, pixel_reduction):
+        squared_error_weight = 1 / residuals[0].numel() if pixel_reduction == "mean" else 1
+        return kl_weight * residuals.numel() / (2 * squared_error_weight * (residuals**2).sum())
+
+    def weight(residuals, pixel_reduction):
+        return residuals[0].numel() if pixel_reduction == "mean" else 1
+
+    exercise = exercises.HIDDEN_BETA
+    assert passes(exercise, by_sums)
+    assert not passes(exercise, lambda residuals, kl_weight, pixel_reduction: 1.0)
+    assert not passes(exercise, lambda r, w, reduction: w * weight(r, reduction) / (2 * r.var()))  # centres r
+    assert not passes(exercise, lambda r, w, reduction: w / (2 * (r**2).mean()))  # ignores the reduction
+    assert not passes(exercise, lambda r, w, reduction: w * weight(r, reduction) / (2 * (r**2).mean().sqrt()))
+    assert not passes(exercise, lambda r, w, reduction: w * weight(r, reduction) / (2 * (r**2).flatten(1).mean(1)))
+    assert not passes(exercise, lambda r, w, reduction: w * weight(r, reduction) / (2 * (r**2).sum()))
+
+
+# --- 06: build it, repair a second broken VAE step ------------------------------------------------------
+
+
+def _repair_attempt(*, decode_mean=False, sigmoid_first=False, sum_over_batch=False, cut_graph=False,
+                    in_log_space=False):
+    def step(vae, optimizer, x, eps):
+        posterior = vae.encoder(x)
+        z = posterior.mean if decode_mean else posterior.mean + torch.exp(0.5 * posterior.log_var) * eps
+        logits = vae.decoder(z.detach() if cut_graph else z).logits
+        if in_log_space:
+            recon_loss = -(x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)).sum((1, 2, 3))
+        else:
+            logits = torch.sigmoid(logits) if sigmoid_first else logits
+            recon_loss = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
+        kl = 0.5 * (posterior.mean**2 + posterior.log_var.exp() - posterior.log_var - 1).sum(-1)
+        loss = recon_loss.sum() + kl.mean() if sum_over_batch else (recon_loss + kl).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def test_repaired_vae_step_accepts_a_log_sigmoid_likelihood_and_rejects_each_bug():
+    exercise = exercises.REPAIRED_VAE_STEP
+    assert passes(exercise, _repair_attempt(in_log_space=True))
+    assert not passes(exercise, lambda vae, optimizer, x, eps: 500.0)
+    assert not passes(exercise, _repair_attempt(decode_mean=True, sigmoid_first=True, sum_over_batch=True))  # as given
+    for bug in ("decode_mean", "sigmoid_first", "sum_over_batch", "cut_graph"):
+        assert not passes(exercise, _repair_attempt(**{bug: True})), bug
+
+
+def test_repaired_vae_step_refuses_the_library_loss():
+    def library_loss(vae, optimizer, x, eps):
+        loss = vae(x)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    assert not passes(exercises.REPAIRED_VAE_STEP, library_loss)

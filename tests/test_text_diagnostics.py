@@ -1,4 +1,4 @@
-"""genlearn.text.diagnostics: the tanh statistics that notebook 06 uses to compare a bad and a good initialisation."""
+"""genlearn.text.diagnostics: the tanh statistics that notebook 07 uses to compare a bad and a good initialisation."""
 
 import math
 

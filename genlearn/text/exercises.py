@@ -1,4 +1,4 @@
-"""Exercises for the text notebooks 06 and 07: each pairs a checker with a reference solution (``genlearn.exercises``).
+"""Exercises for the text notebooks 07 and 08: each pairs a checker with a reference solution (``genlearn.exercises``).
 
 Checkers draw fresh random sizes and inputs at every check, test properties before values, and hint
 at the mistake without giving the expected result. References are written from scratch, as an
@@ -64,7 +64,7 @@ def _randomize(model: torch.nn.Module, generator: torch.Generator) -> torch.nn.M
     return model.eval()
 
 
-# --- Notebook 06: bigram counts and the MLP -----------------------------------------------------------
+# --- Notebook 07: bigram counts and the MLP -----------------------------------------------------------
 
 
 def _reference_bigram_probabilities(counts: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -356,7 +356,7 @@ MLP_CONTEXT_LENGTH = Exercise(
     kind="open",
 )
 
-# --- Notebook 07: attention, sampling and the KV cache ------------------------------------------------
+# --- Notebook 08: attention, sampling and the KV cache ------------------------------------------------
 
 
 def _reference_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -679,4 +679,153 @@ KL_WARMUP = Exercise(
     _check_kl_weight,
     kl_weight,
     kind="open",
+    forbidden=("genlearn.vae.training.kl_warmup_weight",),
+)
+
+
+# --- Notebook 06: debug this VAE ------------------------------------------------------------------------
+
+
+def hidden_beta(residuals, kl_weight, pixel_reduction):
+    # The sigma that fits the residuals best: d/d(sigma^2) of |r|^2 / (2 sigma^2) + (D / 2) log sigma^2 is 0 there.
+    noise_variance = float((residuals**2).mean())
+    squared_error_weight = 1 / residuals[0].numel() if pixel_reduction == "mean" else 1.0
+    # squared_error_weight * |r|^2 + w KL is a multiple of |r|^2 / (2 sigma^2) + beta KL with this beta:
+    return kl_weight / (2 * squared_error_weight * noise_variance)
+
+
+def _check_hidden_beta(candidate) -> None:
+    for generator in trials(6):
+        shape = (integer(generator, 1, 6), integer(generator, 1, 3), integer(generator, 2, 28), integer(generator, 2, 28))
+        # Residuals with an offset: sigma measures them around the decoder's mean, not around their own mean.
+        residuals = _uniform(generator, 0.05, 0.5) * torch.randn(shape, generator=generator, dtype=torch.float64)
+        residuals = residuals + _uniform(generator, 0.1, 0.3)
+        kl_weight = float(10 ** _uniform(generator, -3, 1))
+        pixel_reduction = ("sum", "mean")[integer(generator, 0, 1)]
+        result = as_tensor(candidate(residuals, kl_weight, pixel_reduction), "beta").double()
+        assert result.numel() == 1, (
+            f"return one number: one sigma for every pixel of every image, so one beta; got shape {tuple(result.shape)}"
+        )
+        beta = float(result.reshape(()))
+        expected = hidden_beta(residuals, kl_weight, pixel_reduction)
+
+        def matches(value: float) -> bool:
+            return math.isclose(beta, value, rel_tol=1e-6)
+
+        centred = hidden_beta(residuals - residuals.mean(), kl_weight, pixel_reduction)
+        if matches(centred) or matches(centred * (residuals.numel() - 1) / residuals.numel()):
+            raise AssertionError("sigma is the spread of x around the decoder's mean x_hat: the residuals x - x_hat "
+                                 "are already deviations, so do not subtract their own mean (var() does)")
+        if pixel_reduction == "mean" and matches(hidden_beta(residuals, kl_weight, "sum")):
+            raise AssertionError("right for squared errors summed over the pixels; averaging them instead also divides "
+                                 "their weight by the number of pixels")
+        if matches(expected * float((residuals**2).mean()) ** 0.5):
+            raise AssertionError("beta = w / (2 sigma^2) needs the variance: square your sigma")
+        assert matches(expected), (
+            "find the sigma that maximises the likelihood of the residuals (set the derivative of |r|^2 / (2 sigma^2) "
+            "+ (D / 2) log sigma^2 in sigma^2 to zero), then write the loss as a positive multiple of "
+            "|r|^2 / (2 sigma^2) + beta KL: beta is the KL's weight there"
+        )
+
+
+HIDDEN_BETA = Exercise(
+    "Exercise 1 (the beta hidden in a squared-error loss)",
+    _check_hidden_beta,
+    hidden_beta,
+)
+
+
+def repaired_vae_step(vae, optimizer, x, eps):
+    posterior = vae.encoder(x)
+    z = posterior.mean + torch.exp(0.5 * posterior.log_var) * eps  # a sample, reparameterized: not the mean
+    logits = vae.decoder(z).logits  # logits go to the *_with_logits loss as they are, with no sigmoid first
+    recon = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    kl = 0.5 * (posterior.mean**2 + posterior.log_var.exp() - posterior.log_var - 1).sum(1)
+    loss = (kl - recon).mean()  # both terms per image, then one mean over the batch
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+REPAIR_NUM_STEPS = 3  # steps compared with the repaired reference, from the same start on the same batches
+
+
+def _repair_problem(seed: int, batch_size: int, num_steps: int) -> tuple[VAE, list[tuple[torch.Tensor, torch.Tensor]]]:
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        vae = VAE(MLPEncoder(3, 16, num_layers=1), MLPDecoder(3, 16, num_layers=1))
+    batches = [(torch.bernoulli(torch.full((batch_size, 1, 28, 28), 0.3), generator=generator),
+                torch.randn(batch_size, 3, generator=generator)) for _ in range(num_steps)]
+    return vae, batches
+
+
+def _after_steps(step, vae: VAE, batches) -> tuple[list[float], dict[str, torch.Tensor]]:
+    """The losses ``step`` returns on ``batches`` and the weights after them, from a copy of ``vae`` with plain SGD."""
+    vae = copy.deepcopy(vae)
+    optimizer = torch.optim.SGD(vae.parameters(), lr=0.01)  # plain SGD: Adam's first step would magnify rounding
+    losses = [_loss_value(step(vae, optimizer, x, eps)) for x, eps in batches]
+    return losses, {name: value.detach().clone() for name, value in vae.named_parameters()}
+
+
+def _single_mistakes(vae: VAE, x: torch.Tensor, eps: torch.Tensor) -> dict[str, float]:
+    """The loss of the repaired step with one of the broken step's mistakes left in, keyed by its hint."""
+    with torch.no_grad():
+        posterior = vae.encoder(x)
+        kl = 0.5 * (posterior.mean**2 + posterior.log_var.exp() - posterior.log_var - 1).sum(1)
+        sample = posterior.mean + torch.exp(0.5 * posterior.log_var) * eps
+
+        def recon_loss(z, squash=False):
+            logits = vae.decoder(z).logits
+            logits = torch.sigmoid(logits) if squash else logits
+            return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+        return {
+            "you decode the posterior's mean: decode a sample, z = mean + exp(log_var / 2) * eps":
+                float((recon_loss(posterior.mean) + kl).mean()),
+            "binary_cross_entropy_with_logits applies the sigmoid itself: give it the decoder's logits as they are":
+                float((recon_loss(sample, squash=True) + kl).mean()),
+            "your reconstruction term is summed over the batch and your KL averaged over it: a beta of 1 / batch "
+            "size. Take both per image, then one mean over the batch": float(recon_loss(sample).sum() + kl.mean()),
+        }
+
+
+def _check_repaired_vae_step(candidate) -> None:
+    for generator in trials(2):
+        seed, batch_size = integer(generator, 0, 2**30), integer(generator, 4, 12)
+        vae, batches = _repair_problem(seed, batch_size, REPAIR_NUM_STEPS)
+        (loss,), _ = _after_steps(candidate, vae, batches[:1])
+        (expected,), _ = _after_steps(repaired_vae_step, vae, batches[:1])
+        if not math.isclose(loss, expected, rel_tol=1e-4, abs_tol=1e-3):
+            for hint, mistaken in _single_mistakes(vae, *batches[0]).items():
+                if math.isclose(loss, mistaken, rel_tol=1e-4, abs_tol=1e-3):
+                    raise AssertionError(hint)
+            raise AssertionError(
+                "the loss your step returns is not the -ELBO in nats per image: sum log p(x|z) over the pixels and "
+                "the KL over the latent dimensions for each image, then one mean over the batch, with "
+                "z = mean + exp(log_var / 2) * eps and the decoder's logits given to binary_cross_entropy_with_logits"
+            )
+        _, got = _after_steps(candidate, vae, batches)
+        _, want = _after_steps(repaired_vae_step, vae, batches)
+        assert all(torch.allclose(got[name], want[name], rtol=1e-4, atol=1e-6) for name in want), (
+            f"the right loss, but after {REPAIR_NUM_STEPS} steps of SGD from the same start on the same batches your "
+            "weights differ from the repaired step's: does the gradient reach the encoder through "
+            "z = mean + exp(log_var / 2) * eps, and does each step zero the gradients, backpropagate and step once?"
+        )
+
+
+REPAIRED_VAE_STEP = Exercise(
+    "Exercise 2 (build: repair a second broken VAE step)",
+    _check_repaired_vae_step,
+    repaired_vae_step,
+    kind="build",
+    forbidden=(
+        "genlearn.vae.model.VAE.forward",
+        "genlearn.vae.losses.elbo",
+        "genlearn.vae.distributions.kl_to_standard_normal",
+        "genlearn.vae.distributions.kl_divergence",
+        "genlearn.vae.distributions.Bernoulli.log_prob",
+        "genlearn.vae.distributions.DiagonalGaussian.rsample",
+    ),
 )

@@ -45,7 +45,7 @@ def encode_dataset(encoder: Encoder, images: torch.Tensor, batch_size: int = 500
 
 
 def active_units(posterior_means: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
-    """Which latent dimensions the data uses: Var over x of E_q[z|x] above ``threshold`` (Burda et al., 2015).
+    """Which latent dimensions the data uses: Var over x of E_q[z|x] above ``threshold`` (Burda et al., 2016).
 
     A collapsed dimension has q(z_j|x) = p(z_j) for every x, so its posterior mean never moves.
     """

@@ -1,11 +1,14 @@
 """Encoders q(z|x) and decoders p(x|z) for 28x28 images, each as an MLP and as a convolutional net.
 
 An encoder maps images (N, 1, 28, 28) to a ``DiagonalGaussian`` over z; a decoder maps latents
-(..., latent_dim) to a ``Bernoulli`` over pixels. Both also expose ``sample`` and ``log_prob``, so
-the ELBO reads as the math does: log p(x|z) + log p(z) - log q(z|x).
+(..., latent_dim) to a distribution over pixels: ``Bernoulli`` (binary pixels) or a ``DiagonalGaussian`` with a
+learned sigma per pixel (intensities in [0, 1]). Both also expose ``sample`` and ``log_prob``, so the ELBO reads
+as the math does: log p(x|z) + log p(z) - log q(z|x).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -14,6 +17,10 @@ from genlearn.vae.distributions import Bernoulli, DiagonalGaussian
 
 IMAGE_SHAPE = (1, 28, 28)
 NUM_PIXELS = 28 * 28
+DECODER_LIKELIHOODS = ("bernoulli", "gaussian")
+# A Gaussian decoder's sigma stays at least one 8-bit intensity level: on pixels that are 0 in every image
+# (MNIST's border) it would otherwise shrink for ever, and the density grow without bound.
+MIN_PIXEL_LOG_STD = math.log(1 / 255)
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -44,15 +51,30 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """p(x|z): ``forward`` returns Bernoulli pixels; latents may carry extra leading dims (IWAE samples)."""
+    """p(x|z) from ``self.net``'s one number per pixel; latents may carry extra leading dims (IWAE samples).
+
+    ``likelihood="bernoulli"``: the numbers are the logits of independent Bernoulli pixels.
+    ``likelihood="gaussian"``: they give the mean, sigmoid(number), of independent Gaussian pixels whose
+    log sigma is a free parameter per pixel (``log_std``, the same for every z, from sigma = 1), kept at least
+    ``MIN_PIXEL_LOG_STD``.
+    """
 
     latent_dim: int
     net: nn.Module
 
-    def forward(self, z: torch.Tensor) -> Bernoulli:
+    def __init__(self, likelihood: str = "bernoulli"):
+        super().__init__()
+        if likelihood not in DECODER_LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {DECODER_LIKELIHOODS}, got {likelihood!r}")
+        self.log_std = nn.Parameter(torch.zeros(IMAGE_SHAPE)) if likelihood == "gaussian" else None
+
+    def forward(self, z: torch.Tensor) -> Bernoulli | DiagonalGaussian:
         leading = z.shape[:-1]
-        logits = self.net(z.reshape(-1, self.latent_dim)).float()
-        return Bernoulli(logits.reshape(*leading, *IMAGE_SHAPE))
+        outputs = self.net(z.reshape(-1, self.latent_dim)).float().reshape(*leading, *IMAGE_SHAPE)
+        if self.log_std is None:
+            return Bernoulli(outputs)
+        log_std = self.log_std.float().clamp(min=MIN_PIXEL_LOG_STD).expand_as(outputs)
+        return DiagonalGaussian(torch.sigmoid(outputs), 2 * log_std, event_dims=len(IMAGE_SHAPE))
 
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self(z).sample(generator=generator)
@@ -69,8 +91,8 @@ class MLPEncoder(Encoder):
 
 
 class MLPDecoder(Decoder):
-    def __init__(self, latent_dim: int, hidden_dim: int = 512, num_layers: int = 2):
-        super().__init__()
+    def __init__(self, latent_dim: int, hidden_dim: int = 512, num_layers: int = 2, likelihood: str = "bernoulli"):
+        super().__init__(likelihood)
         self.latent_dim = latent_dim
         self.net = mlp([latent_dim] + [hidden_dim] * num_layers + [NUM_PIXELS])
 
@@ -96,8 +118,8 @@ class ConvEncoder(Encoder):
 class ConvDecoder(Decoder):
     """The mirror image of ``ConvEncoder``: a hidden layer, then two stride-2 transposed convolutions."""
 
-    def __init__(self, latent_dim: int, hidden_dim: int = 512, channels: int = 32):
-        super().__init__()
+    def __init__(self, latent_dim: int, hidden_dim: int = 512, channels: int = 32, likelihood: str = "bernoulli"):
+        super().__init__(likelihood)
         self.latent_dim = latent_dim
         self.net = nn.Sequential(
             nn.Linear(latent_dim, hidden_dim),
@@ -112,11 +134,11 @@ class ConvDecoder(Decoder):
 
 
 def build_encoder_decoder(
-    architecture: str, latent_dim: int, hidden_dim: int, num_layers: int
+    architecture: str, latent_dim: int, hidden_dim: int, num_layers: int, likelihood: str = "bernoulli"
 ) -> tuple[Encoder, Decoder]:
-    """``architecture`` is "mlp" or "conv" (the conv nets ignore ``num_layers``)."""
+    """``architecture`` is "mlp" or "conv" (the conv nets ignore ``num_layers``); ``likelihood`` as in ``Decoder``."""
     if architecture == "mlp":
-        return MLPEncoder(latent_dim, hidden_dim, num_layers), MLPDecoder(latent_dim, hidden_dim, num_layers)
+        return MLPEncoder(latent_dim, hidden_dim, num_layers), MLPDecoder(latent_dim, hidden_dim, num_layers, likelihood)
     if architecture == "conv":
-        return ConvEncoder(latent_dim, hidden_dim), ConvDecoder(latent_dim, hidden_dim)
+        return ConvEncoder(latent_dim, hidden_dim), ConvDecoder(latent_dim, hidden_dim, likelihood=likelihood)
     raise ValueError(f"unknown architecture {architecture!r}; choose 'mlp' or 'conv'.")
