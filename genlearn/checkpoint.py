@@ -46,6 +46,13 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
 
 
+def _defaults(config: Any) -> dict[str, Any]:
+    """A config dataclass's field defaults (none for a plain dict)."""
+    if not dataclasses.is_dataclass(config):
+        return {}
+    return {field.name: field.default for field in dataclasses.fields(config) if field.default is not dataclasses.MISSING}
+
+
 def save_checkpoint(
     path: str | Path,
     *,
@@ -125,10 +132,12 @@ def load_checkpoint(
         )
     if expected_config is not None:
         expected = config_to_dict(expected_config)
+        # A field added after the checkpoint was written counts as its default, so older runs still resume.
+        written = {**_defaults(expected_config), **payload["config"]}
         differences = {
-            key: (payload["config"].get(key), expected.get(key))
-            for key in [*expected, *(key for key in payload["config"] if key not in expected)]
-            if payload["config"].get(key) != expected.get(key)
+            key: (written.get(key), expected.get(key))
+            for key in [*expected, *(key for key in written if key not in expected)]
+            if written.get(key) != expected.get(key)
         }
         if differences:
             listed = ", ".join(f"{k}: checkpoint {old!r} vs requested {new!r}" for k, (old, new) in differences.items())

@@ -16,9 +16,10 @@ from torch import nn
 
 from genlearn.data import exercises as setup
 from genlearn.exercises import passes
-from genlearn.exercises.guard import forbidding
+from genlearn.exercises.guard import WriteItYourself, forbidding
 from genlearn.gan import exercises as ex
 from genlearn.gan.losses import jensen_shannon_divergence, kl_divergence
+from genlearn.gan.penalties import input_gradient_norms
 
 bce = nn.functional.binary_cross_entropy_with_logits
 
@@ -446,6 +447,69 @@ def test_a_correct_frechet_distance_written_here_passes():
 )
 def test_frechet_distance_rejects(wrong, hint):
     assert hint in rejection(ex.FRECHET_DISTANCE, wrong)
+
+
+# --- 02: WGAN-GP's gradient penalty ----------------------------------------------------------------------
+
+
+def penalty_with(norm=lambda gradient: gradient.flatten(1).norm(dim=1), square=True, create_graph=True,
+                 total=torch.sum, swapped=False, by_backward=False, detach_gradient=False, mean=True):
+    """A gradient penalty with the chosen mistakes (none: the right one)."""
+
+    def penalty(critic, real, fake, epsilon):
+        weights = epsilon.view(-1, *[1] * (real.ndim - 1))
+        weights = 1 - weights if swapped else weights
+        between = (weights * real + (1 - weights) * fake).detach().requires_grad_(True)
+        if by_backward:
+            total(critic(between)).backward(create_graph=True)
+            gradient = between.grad
+        else:
+            (gradient,) = torch.autograd.grad(total(critic(between)), between, create_graph=create_graph)
+        if detach_gradient:
+            gradient = gradient.detach().requires_grad_(True)
+        gap = norm(gradient) - 1
+        values = gap.pow(2) if square else gap.abs()
+        return values.mean() if mean else values
+
+    return penalty
+
+
+def test_a_correct_gradient_penalty_written_here_passes():
+    assert passes(ex.GRADIENT_PENALTY, penalty_with())
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda critic, real, fake, epsilon: torch.tensor(0.0, dtype=real.dtype), "(||w|| - 1)^2"),
+        (penalty_with(square=False), "(||w|| - 1)^2"),
+        (penalty_with(total=torch.mean), "not .mean()"),
+        (penalty_with(norm=lambda gradient: gradient.norm()), "each sample's own gradient"),
+        (penalty_with(norm=lambda gradient: gradient.norm(dim=1)), "not over one axis"),
+        (penalty_with(mean=False), "one number"),
+        (penalty_with(swapped=True), "epsilon[i] * real[i]"),
+        (lambda critic, real, fake, epsilon: penalty_with()(critic, real, fake, torch.rand_like(epsilon)), "epsilon given"),
+        # The warning is the mistake itself: backward(create_graph=True) ties the weights to their gradients.
+        pytest.param(penalty_with(by_backward=True), "torch.autograd.grad",
+                     marks=pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph")),
+        (penalty_with(create_graph=False), "create_graph=True"),
+        (penalty_with(detach_gradient=True), "wrong gradient"),
+    ],
+    ids=["constant", "no-square", "mean-of-logits", "batch-norm", "one-axis", "per-sample", "swapped-epsilon",
+         "own-epsilon", "backward", "no-create-graph", "detached-gradient"],
+)
+def test_gradient_penalty_rejects(wrong, hint):
+    assert hint in rejection(ex.GRADIENT_PENALTY, wrong)
+
+
+def test_gradient_penalty_refuses_the_librarys_input_gradients():
+    def with_library_norms(critic, real, fake, epsilon):
+        weights = epsilon.view(-1, *[1] * (real.ndim - 1))
+        return (input_gradient_norms(critic, weights * real + (1 - weights) * fake) - 1).pow(2).mean()
+
+    assert not passes(ex.GRADIENT_PENALTY, with_library_norms)
+    with pytest.raises(WriteItYourself, match="input_gradient_norms"), forbidding(ex.GRADIENT_PENALTY, with_library_norms):
+        ex.GRADIENT_PENALTY.checker(with_library_norms)
 
 
 # --- 03: the optimal discriminator under label smoothing ----------------------------------------------

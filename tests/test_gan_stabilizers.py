@@ -133,6 +133,7 @@ def test_stabilised_toy_gans_train(changes):
         ({"loss": "wasserstein"}, "Lipschitz"),
         ({"r1_penalty": -1.0, "discriminator_normalization": "none"}, "positive"),
         ({"discriminator_normalization": "group"}, "normalization"),
+        ({"discriminator_channels": -8}, "discriminator_channels"),
     ],
 )
 def test_objectives_that_cannot_train_are_refused(changes, message):
@@ -158,3 +159,13 @@ def test_train_mode_sampling_normalises_each_batch_and_leaves_the_model_alone():
     for batch in out.split(4):  # BatchNorm with its own batch's statistics: each batch has mean 0 per channel
         torch.testing.assert_close(batch.mean(0), torch.zeros(4), atol=1e-5, rtol=0)
     assert not model.training and torch.equal(model[1].running_mean, torch.zeros(4))
+
+
+def test_discriminator_width_is_its_own():
+    config = dataclasses.replace(DCGAN_PRESETS["smoke"], channels=8, discriminator_channels=4)
+    trainer = DCGANTrainer(config, "cpu", data=torch.rand(64, 1, 28, 28))
+    first_convolution = trainer.unwrapped("discriminator").net[0]
+    assert first_convolution.out_channels == 4
+    assert trainer.unwrapped("generator").upsample[3].in_channels == 8
+    same = DCGANTrainer(dataclasses.replace(config, discriminator_channels=0), "cpu", data=torch.rand(64, 1, 28, 28))
+    assert same.unwrapped("discriminator").net[0].out_channels == 8

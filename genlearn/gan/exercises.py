@@ -20,6 +20,7 @@ from genlearn.exercises import Exercise
 from genlearn.exercises.inputs import as_tensor, integer, trials
 from genlearn.gan.losses import jensen_shannon_divergence, kl_divergence, optimal_discriminator
 from genlearn.gan.networks import DCGANDiscriminator, DCGANGenerator
+from genlearn.gan.penalties import input_gradient_norms
 from genlearn.gan.sampling import interpolate_latents
 from genlearn.gan.training import TOY_PRESETS, ToyGANConfig, ToyGANTrainer, adversarial_step
 
@@ -481,6 +482,119 @@ FRECHET_DISTANCE = Exercise(
     frechet_distance,
     kind="build",
     forbidden=("genlearn.evaluation.metrics.frechet_distance", "genlearn.evaluation.metrics._sqrtm_psd"),
+)
+
+
+def gradient_penalty(critic, real, fake, epsilon):
+    # epsilon holds one weight per sample: singleton axes make it broadcast over the rest of each sample.
+    weights = epsilon.view(-1, *[1] * (real.ndim - 1))
+    between = (weights * real + (1 - weights) * fake).detach().requires_grad_(True)
+    # Each logit depends on its own sample only, so the gradient of their sum holds every sample's own gradient;
+    # create_graph keeps that gradient in the graph, so that the penalty trains the critic's weights.
+    (gradient,) = torch.autograd.grad(critic(between).sum(), between, create_graph=True)
+    return (gradient.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+def _sample_shape(generator: torch.Generator) -> tuple[int, ...]:
+    """Points (d,) or images (C, H, W): the norm must span every feature of a sample, whatever its shape."""
+    if integer(generator, 0, 1):
+        return (integer(generator, 2, 9),)
+    return integer(generator, 1, 3), integer(generator, 2, 5), integer(generator, 2, 5)
+
+
+def _linear_critic(generator: torch.Generator, sample_shape: tuple[int, ...], weight_norm: float) -> nn.Module:
+    """D(x) = w . x + b, whose input gradient is w at every x: its penalty is exactly (||w|| - 1)^2."""
+    layer = nn.Linear(math.prod(sample_shape), 1).double()
+    with torch.no_grad():
+        direction = torch.randn(layer.weight.shape, generator=generator, dtype=torch.float64)
+        layer.weight.copy_(direction / direction.norm() * weight_norm)
+        layer.bias.copy_(torch.randn(1, generator=generator, dtype=torch.float64))
+    return nn.Sequential(nn.Flatten(), layer, nn.Flatten(0))
+
+
+def _mlp_critic(generator: torch.Generator, sample_shape: tuple[int, ...]) -> nn.Module:
+    """A random smooth critic: its input gradient changes from point to point, and with its weights."""
+    features, hidden = math.prod(sample_shape), integer(generator, 3, 12)
+    critic = nn.Sequential(
+        nn.Flatten(), nn.Linear(features, hidden), nn.Tanh(), nn.Linear(hidden, 1), nn.Flatten(0)
+    ).double()
+    with torch.no_grad():
+        for parameter in critic.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
+    return critic
+
+
+def _penalty_inputs(generator: torch.Generator, sample_shape: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+    batch = integer(generator, 3, 9)
+    real = torch.randn(batch, *sample_shape, generator=generator, dtype=torch.float64)
+    fake = torch.randn(batch, *sample_shape, generator=generator, dtype=torch.float64) * 0.5 + 1
+    return real, fake, torch.rand(batch, generator=generator, dtype=torch.float64)
+
+
+def _penalty(candidate, critic: nn.Module, real, fake, epsilon) -> torch.Tensor:
+    penalty = as_tensor(candidate(critic, real.clone(), fake.clone(), epsilon.clone()), "the penalty")
+    assert penalty.ndim == 0, "return one number: the mean over the batch of each sample's (||gradient|| - 1)^2"
+    return penalty
+
+
+def _check_gradient_penalty(candidate) -> None:
+    for generator in trials():
+        # A linear critic, on points and then on images: the penalty is known exactly.
+        # ||w|| - 1 in [0.3, 0.8]: far from 0 and 1, where a^2 and |a| agree (a forgotten square would pass).
+        weight_norm = 1.3 + 0.5 * float(torch.rand((), generator=generator))
+        for sample_shape in [(integer(generator, 2, 9),), (integer(generator, 1, 3), 4, 5)]:
+            critic = _linear_critic(generator, sample_shape, weight_norm)
+            penalty = _penalty(candidate, critic, *_penalty_inputs(generator, sample_shape))
+            if len(sample_shape) == 1:
+                assert math.isclose(float(penalty.detach()), (weight_norm - 1) ** 2, rel_tol=1e-9), (
+                    "for a linear critic D(x) = w . x + b the input gradient is w at every point, so the penalty is "
+                    "(||w|| - 1)^2: take each sample's own gradient (of critic(x_hat).sum(), not .mean(), which "
+                    "divides it by N), its L2 norm, subtract 1, square, then average over the batch"
+                )
+            else:
+                assert math.isclose(float(penalty.detach()), (weight_norm - 1) ** 2, rel_tol=1e-9), (
+                    "right on points (N, d), wrong on images (N, C, H, W): the norm runs over all of a sample's "
+                    "features, gradient.flatten(1).norm(dim=1), not over one axis"
+                )
+
+        # A nonlinear critic: the interpolation points matter, and so does the gradient in the critic's weights.
+        sample_shape = _sample_shape(generator)
+        critic = _mlp_critic(generator, sample_shape)
+        real, fake, epsilon = _penalty_inputs(generator, sample_shape)
+        students_critic, checkers_critic = copy.deepcopy(critic), copy.deepcopy(critic)
+        penalty = _penalty(candidate, students_critic, real, fake, epsilon)
+        weights = epsilon.view(-1, *[1] * len(sample_shape))
+        expected = (input_gradient_norms(checkers_critic, weights * real + (1 - weights) * fake) - 1).pow(2).mean()
+        assert torch.allclose(penalty.detach(), expected.detach(), rtol=1e-9, atol=1e-12), (
+            "right for a linear critic, wrong for a nonlinear one: evaluate the gradient at x_hat = epsilon[i] * "
+            "real[i] + (1 - epsilon[i]) * fake[i], with the epsilon given (shape (N,): reshape it to (N, 1, ...) "
+            "so that it broadcasts over each sample)"
+        )
+        assert all(parameter.grad is None for parameter in students_critic.parameters()), (
+            "computing the penalty filled the critic's .grad: take the input gradient with torch.autograd.grad, "
+            "not backward(), which also adds the gradient of D's logits to its weights"
+        )
+        assert penalty.requires_grad, (
+            "the penalty has no gradient in the critic's weights, so it cannot train the critic: call "
+            "torch.autograd.grad(..., create_graph=True), and do not detach the gradient"
+        )
+        penalty.backward()
+        expected.backward()
+        for got, want in zip(students_critic.parameters(), checkers_critic.parameters()):
+            if want.grad is None:  # the last bias shifts every logit alike: no input gradient depends on it
+                continue
+            assert got.grad is not None and torch.allclose(got.grad, want.grad, rtol=1e-7, atol=1e-10), (
+                "the value is right, but backward() gives the critic's weights the wrong gradient: keep the input "
+                "gradient in the graph (create_graph=True) and compute the norm from it without detaching"
+            )
+
+
+GRADIENT_PENALTY = Exercise(
+    "Exercise 6 (build: WGAN-GP's gradient penalty)",
+    _check_gradient_penalty,
+    gradient_penalty,
+    kind="build",
+    forbidden=("genlearn.gan.penalties.gradient_penalty", "genlearn.gan.penalties.input_gradient_norms"),
 )
 
 

@@ -10,6 +10,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
+from genlearn.gan.fast_convolutions import SpaceToDepthConv2d, SubPixelConvTranspose2d
+
 NORMALIZATIONS = ("batch", "spectral", "none")
 
 
@@ -79,7 +81,8 @@ class DCGANGenerator(nn.Module):
     """z (N, latent_dim) -> images (N, 1, 28, 28) in [-1, 1] (tanh).
 
     A linear layer reshapes z to (2 * channels, 7, 7); two stride-2 transposed convolutions give 14x14, then 28x28.
-    BatchNorm after every layer but the last, as in DCGAN.
+    BatchNorm after every layer but the last, as in DCGAN. The last layer runs as a sub-pixel convolution
+    (``fast_convolutions``): the same function, faster on a CPU.
     """
 
     def __init__(self, latent_dim: int = 64, channels: int = 32):
@@ -95,7 +98,7 @@ class DCGANGenerator(nn.Module):
             nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1, bias=False),  # 7 -> 14
             nn.BatchNorm2d(channels),
             nn.ReLU(),
-            nn.ConvTranspose2d(channels, 1, 4, stride=2, padding=1),  # 14 -> 28
+            SubPixelConvTranspose2d(channels, 1, 4, stride=2, padding=1),  # 14 -> 28
             nn.Tanh(),
         )
 
@@ -108,7 +111,8 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """Images (N, 1, 28, 28) in [-1, 1] -> logits (N,).
 
-    Two stride-2 convolutions (28 -> 14 -> 7) with LeakyReLU, then a linear layer to one logit.
+    Two stride-2 convolutions (28 -> 14 -> 7) with LeakyReLU, then a linear layer to one logit. The first runs
+    on 2x2 blocks of pixels (``fast_convolutions``): the same function, faster on a CPU.
     ``normalization``: "batch" puts BatchNorm on the second convolution (not on the input layer, as in
     DCGAN); "spectral" divides every layer by its spectral norm instead; "none" has neither. Gradient
     penalties need "spectral" or "none": BatchNorm mixes the samples of a batch.
@@ -119,7 +123,7 @@ class DCGANDiscriminator(nn.Module):
         check_normalization(normalization)
         batch_norm = normalization == "batch"
         self.net = nn.Sequential(
-            nn.Conv2d(1, channels, 4, stride=2, padding=1),  # 28 -> 14
+            SpaceToDepthConv2d(1, channels, 4, stride=2, padding=1),  # 28 -> 14
             nn.LeakyReLU(0.2),
             nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1, bias=not batch_norm),  # 14 -> 7
             nn.BatchNorm2d(2 * channels) if batch_norm else nn.Identity(),

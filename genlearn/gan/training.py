@@ -69,9 +69,13 @@ class ToyGANConfig(GANConfig):
 
 @dataclass
 class DCGANConfig(GANConfig):
-    """Convolutional nets on 28x28 MNIST; ``channels`` is the first convolution's width (the second has twice)."""
+    """Convolutional nets on 28x28 MNIST; ``channels`` is G's last hidden width (its first has twice that).
+
+    ``discriminator_channels`` is D's first convolution's width (its second has twice that); 0 = ``channels``.
+    """
 
     channels: int = 32
+    discriminator_channels: int = 0
 
 
 # The 2-D ring of 8 Gaussians (notebooks 01 and 03).
@@ -88,6 +92,8 @@ TOY_PRESETS = Presets(
 DCGAN_PRESETS = Presets(
     smoke=DCGANConfig(num_steps=200, batch_size=32, channels=16, generator_learning_rate=1e-3,
                       discriminator_learning_rate=1e-3, ema_decay=0.9, eval_samples=500),
+    # A recipe with two time-scale rates, a rate decay and a narrower D did worse in the same 10 minutes:
+    # benchmarks/results/gan_tuning.json.
     cpu=DCGANConfig(num_steps=12_000, batch_size=64, channels=32, generator_learning_rate=5e-4,
                     discriminator_learning_rate=5e-4, ema_decay=0.999),
     gpu=DCGANConfig(num_steps=30_000, batch_size=128, channels=64, generator_learning_rate=5e-4,
@@ -361,9 +367,15 @@ class DCGANTrainer(MNISTImages, GANTrainer):
     model_name = "gan"
     config_class = DCGANConfig
 
+    def check_objective(self) -> None:
+        super().check_objective()
+        if self.config.channels < 1 or self.config.discriminator_channels < 0:
+            raise ValueError("channels must be at least 1, and discriminator_channels at least 0 (0 = channels).")
+
     def build_networks(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         generator = DCGANGenerator(self.config.latent_dim, self.config.channels)
-        discriminator = DCGANDiscriminator(self.config.channels, self.config.discriminator_normalization)
+        discriminator = DCGANDiscriminator(self.config.discriminator_channels or self.config.channels,
+                                           self.config.discriminator_normalization)
         generator.apply(dcgan_init)
         discriminator.apply(dcgan_init)
         return generator, discriminator
