@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
-from torchvision.utils import save_image
 
 from genlearn.data import load_mnist
 from genlearn.data.mnist import RAW_FILES, has_full_mnist
@@ -18,6 +17,8 @@ from genlearn.data.mnist import RAW_FILES, has_full_mnist
 
 def save_image_grid(images: torch.Tensor, path: Path) -> None:
     """(N, 1, H, W) images in [0, 1] as one square-ish PNG grid."""
+    from torchvision.utils import save_image  # here, not at the top: torchvision costs every import 2 s of torch._dynamo
+
     save_image(images.detach().float().cpu(), path, nrow=math.ceil(math.sqrt(len(images))), padding=2, pad_value=0.5)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import torch
-from torchvision.utils import make_grid
 
 from genlearn.loop import LossHistory
 
 
 def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2) -> torch.Tensor:
     """(N, 1 or 3, H, W) images in [0, 1] to one (H', W', C) grid on the CPU, ready for imshow."""
+    from torchvision.utils import make_grid  # here, not at the top: torchvision costs every notebook 2 s of torch._dynamo
+
     grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)
     return grid.permute(1, 2, 0)
 

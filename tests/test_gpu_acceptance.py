@@ -6,8 +6,6 @@ The GPU run itself needs a lent GPU (its docstring says how to start it); these 
 import importlib.util
 import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,22 +29,18 @@ def acceptance(monkeypatch):
     return module
 
 
-def test_cpu_smoke_run_writes_a_passing_check_per_part(tmp_path):
+def test_cpu_smoke_run_writes_a_passing_check_per_part(acceptance, tmp_path, monkeypatch, capsys):
+    """In-process (a fresh interpreter costs seconds of imports); its torchrun check still starts real processes."""
     output = tmp_path / "results" / "acceptance.json"
-    environment = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        GENLEARN_MNIST_ROOT=str(tmp_path / "no-full-mnist"),  # the bundled subset: loads faster
-    )
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--cpu-smoke", "--output", str(output)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=environment,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what its configure_threads() then takes
+    monkeypatch.setenv("GENLEARN_MNIST_ROOT", str(tmp_path / "no-full-mnist"))  # the bundled subset: loads faster
+    threads = torch.get_num_threads()
+    try:
+        code = acceptance.main(["--cpu-smoke", "--output", str(output)])
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr()
+    assert code == 0, printed.out[-3000:] + printed.err[-3000:]
     report = json.loads(output.read_text())
     checks = {check["name"]: check for check in report["checks"]}
     expected = {f"{kind}/{model}" for model in MODELS for kind in ("train", "loss")}
@@ -62,7 +56,7 @@ def test_cpu_smoke_run_writes_a_passing_check_per_part(tmp_path):
         assert checks[f"loss/{model}"]["relative_difference"] == 0.0
     assert checks["torchrun/gpt"]["processes"] == 1 and checks["torchrun/gpt"]["relative_difference"] == 0.0
     assert checks["generation/fp32"]["relative_gap"] < checks["generation/fp32"]["tolerance"]
-    table = result.stdout[result.stdout.index("\ncheck ") :]
+    table = printed.out[printed.out.index("\ncheck ") :]
     assert all(name in table for name in checks) and "passed in" in table
 
 

@@ -78,11 +78,17 @@ def resolve(dotted: str) -> tuple[Any, str, Any]:
     raise ValueError(f"cannot resolve {dotted!r}")
 
 
-def _bindings(target: Any, namespaces: list[dict]) -> Iterator[tuple[dict, str]]:
+def _bindings(targets: dict[int, tuple[Any, str]], namespaces: list[dict]) -> Iterator[tuple[dict, str, tuple[Any, str]]]:
+    """Each (namespace, key, target entry) where a namespace binds a function of ``targets`` (keyed by ``id``)."""
+    seen: set[int] = set()
     for namespace in namespaces:
+        if id(namespace) in seen:
+            continue
+        seen.add(id(namespace))
         for key, value in list(namespace.items()):
-            if value is target:
-                yield namespace, key
+            entry = targets.get(id(value))
+            if entry is not None and entry[0] is value:
+                yield namespace, key, entry
 
 
 def _home_namespace(candidate: Any) -> dict:
@@ -96,20 +102,8 @@ def _home_namespace(candidate: Any) -> dict:
 def forbidding(exercise: Any, candidate: Any = None) -> Iterator[None]:
     """Guard ``exercise.forbidden`` and ``exercise.reference`` for the duration of one check of ``candidate``."""
     patches: list[tuple[Any, str, Any]] = []  # (owner, name, original); owner is a dict or an object
-
-    def patch_namespaces(target: Any, name: str, owner: Any = None) -> None:
-        # Every loaded module: torch re-exports one function under several names (torch.distributions.kl_divergence).
-        namespaces = [vars(module) for module in list(sys.modules.values()) if hasattr(module, "__dict__")]
-        if owner is not None:  # the module named in the dotted name, which may not be the function's home
-            namespaces.append(vars(owner))
-        namespaces.append(vars(sys.modules.get(getattr(target, "__module__", "") or "", sys)))
-        namespaces.append(_home_namespace(candidate))
-        seen: set[tuple[int, str]] = set()
-        for namespace, key in _bindings(target, namespaces):
-            if (id(namespace), key) not in seen:
-                seen.add((id(namespace), key))
-                patches.append((namespace, key, target))
-                namespace[key] = _guarded(target, name)
+    targets: dict[int, tuple[Any, str]] = {}  # id -> (function to guard, the name its guard gives)
+    owners: list[dict] = []  # the modules named in the dotted names, which may not be the functions' homes
 
     try:
         for dotted in exercise.forbidden:
@@ -118,8 +112,17 @@ def forbidding(exercise: Any, candidate: Any = None) -> Iterator[None]:
                 patches.append((owner, attribute, owner.__dict__[attribute]))
                 setattr(owner, attribute, _guarded(target, dotted))
             else:
-                patch_namespaces(target, dotted, owner)
-        patch_namespaces(exercise.reference, "this exercise's reference solution")
+                owners.append(vars(owner))
+                targets.setdefault(id(target), (target, dotted))
+        targets.setdefault(id(exercise.reference), (exercise.reference, "this exercise's reference solution"))
+        # Every loaded module: torch re-exports one function under several names (torch.distributions.kl_divergence).
+        namespaces = [vars(module) for module in list(sys.modules.values()) if hasattr(module, "__dict__")]
+        homes = [vars(sys.modules.get(getattr(target, "__module__", "") or "", sys)) for target, _ in targets.values()]
+        namespaces += owners + homes + [_home_namespace(candidate)]
+        # One pass for all the functions: with torch loaded, each pass over every module costs tens of milliseconds.
+        for namespace, key, (target, name) in list(_bindings(targets, namespaces)):
+            patches.append((namespace, key, target))
+            namespace[key] = _guarded(target, name)
         # The notebook may hold the reference through the Exercise object: guard the attribute too.
         patches.append((exercise, "reference", exercise.reference))
         object.__setattr__(exercise, "reference", _guarded(exercise.reference, "this exercise's reference solution"))
