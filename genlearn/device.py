@@ -6,7 +6,10 @@ import os
 
 import torch
 
+from genlearn.denormals import flush_denormals
 from genlearn.threads import default_thread_count
+
+flush_denormals()  # before torch starts its worker threads, which inherit it: see genlearn.denormals
 
 DEVICE_ENV = "GENLEARN_DEVICE"
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import torch
 
+import genlearn.device  # noqa: F401  (first: it flushes denormals before torch starts its worker threads)
+
 # Helper modules in tests/ (notebook_outputs) import by name.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # A fixed thread count, so that no result depends on how busy the machine is: genlearn.configure_threads()
