@@ -35,3 +35,12 @@ def train_timed(trainer: Trainer, max_seconds: float, chunk: int = 100) -> tuple
     result = Run(trainer, max_seconds=max_seconds, progress=False, callbacks=[Callback(chunk, timer)]).fit()
     timer(trainer.step, trainer.history)  # the steps after the last whole chunk, when the time limit cut it short
     return result, timer.seconds_per_step
+
+
+def steps_that_fit(trainer: Trainer, seconds: float, probe_steps: int = 50, warmup_steps: int = 10) -> int:
+    """Steps of ``trainer``'s recipe that fit in ``seconds``, from its speed over ``probe_steps`` (a throwaway trainer:
+    it is trained by the probe). A recipe whose learning rate decays over ``num_steps`` sets them from this."""
+    trainer.fit(trainer.step + warmup_steps, progress=False)
+    start = time.perf_counter()
+    trainer.fit(trainer.step + probe_steps, progress=False)
+    return max(100, int(0.97 * seconds * probe_steps / (time.perf_counter() - start)))

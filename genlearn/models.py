@@ -76,3 +76,7 @@ register(ModelEntry(
     name="gpt", trainer="genlearn.text.training:GPTTrainer", presets="genlearn.text.training:GPT_PRESETS",
     data=TEXT_FILE, summary="character-level GPT on Shakespeare",
 ))
+register(ModelEntry(
+    name="gpt_bpe", trainer="genlearn.text.training:GPTTrainer", presets="genlearn.text.training:GPT_BPE_PRESETS",
+    data=TEXT_FILE, summary="the Shakespeare GPT on byte-level BPE tokens (its vocabulary built from the data)",
+))

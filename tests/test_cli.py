@@ -55,7 +55,7 @@ def test_train_sample_eval(model, tmp_path, capsys):
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
     # A checkpoint names its family (the trainer's model_name): gpt_names is a GPT.
     assert checkpoint["model"] == MODELS[model].trainer_class().model_name and checkpoint["step"] == 2
-    if model == "gpt":  # its preset scores the val split during training; the checkpoint keeps that curve
+    if model in ("gpt", "gpt_bpe"):  # its preset scores the val split during training; the checkpoint keeps that curve
         assert checkpoint["state"]["trainer"]["val_curve"]["step"] == [2]
     printed = capsys.readouterr().out
     assert "step 2/2" in printed  # the periodic loss log
@@ -77,13 +77,17 @@ def test_train_sample_eval(model, tmp_path, capsys):
     assert metrics["model"] == model and metrics["step"] == 2
     expected = {
         "gan": {"fid", "inception_score"},
-        "vae": {"iwae_nll"},
+        "vae": {"iwae_nll", "iwae_k", "num_images", "neg_elbo", "active_units"},
         "bigram": {"test_nll", "test_bits_per_char"},
         "mlp": {"test_nll", "test_bits_per_char"},
         "gpt_names": {"test_nll", "test_bits_per_char"},
         "gpt": {"val_nll", "val_bits_per_char"},
+        "gpt_bpe": {"val_nll", "val_bits_per_byte", "val_bits_per_char"},
     }
     assert expected[model] <= set(metrics), metrics
+    if model == "vae":  # the bound is meaningless without its k and the number of images it averages over
+        config = MODELS[model].load_presets()["smoke"]
+        assert (metrics["iwae_k"], metrics["num_images"]) == (config.eval_iwae_k, config.eval_num_images), metrics
     assert isinstance(metrics["data"], str) and metrics["data"], "evaluate() names the data it scored"
 
 

@@ -3,6 +3,7 @@
 The generic checks (every reference passes, calling it is refused) are in tests/test_exercises.py.
 """
 
+import collections
 import math
 
 import pytest
@@ -14,6 +15,7 @@ import genlearn.text
 from genlearn import budget
 from genlearn.exercises import passes
 from genlearn.text import exercises
+from genlearn.text.bpe import learn_merges
 from genlearn.text.gpt import GPT, GPTConfig, KVCache
 from genlearn.text.mlp import MLPConfig, MLPLanguageModel
 
@@ -355,3 +357,45 @@ def test_a_hint_never_shows_the_expected_tensor(name, capsys, monkeypatch):
     check(getattr(exercises, name), wrong)
     out = capsys.readouterr().out
     assert "not yet right" in out and "tensor(" not in out
+
+
+def _merges(ids, num_merges, first_new_id, *, tie=min, stop_below=2, recount=True, left_to_right=True):
+    """Plain BPE with one knob per classic mistake (written here: the guard refuses the reference during a check)."""
+    ids, merges, original = list(ids), [], list(ids)
+    for new_id in range(first_new_id, first_new_id + num_merges):
+        counts = collections.Counter(zip(ids if recount else original, (ids if recount else original)[1:]))
+        if not counts or max(counts.values()) < stop_below:
+            break
+        pair = tie(p for p, c in counts.items() if c == max(counts.values()))
+        merges.append(pair)
+        if not left_to_right:
+            ids = ids[::-1]
+            pair = pair[::-1]
+        merged, index = [], 0
+        while index < len(ids):
+            if index + 1 < len(ids) and (ids[index], ids[index + 1]) == pair:
+                merged.append(new_id)
+                index += 2
+            else:
+                merged.append(ids[index])
+                index += 1
+        ids = merged if left_to_right else merged[::-1]
+    return merges
+
+
+def test_byte_pair_merges_teach_the_librarys_algorithm_and_reject_the_usual_mistakes():
+    exercise = exercises.BYTE_PAIR_MERGES
+    # One chunk (no spaces, digits or punctuation): the library's tokenizer learns the same merges.
+    text = "abababcabcabdabdabcabcaaaabbbb"
+    assert exercise.reference(list(text.encode()), 12, 256) == learn_merges(text, 256 + 12) == _merges(
+        list(text.encode()), 12, 256)
+    assert passes(exercise, _merges)
+    mistakes = {
+        "the largest pair on a tie": dict(tie=max),
+        "never stopping": dict(stop_below=1),
+        "counting only once": dict(recount=False),
+        "merging right to left": dict(left_to_right=False),
+    }
+    for name, knobs in mistakes.items():
+        assert not passes(exercise, lambda ids, n, first, knobs=knobs: _merges(ids, n, first, **knobs)), name
+    assert not passes(exercise, lambda ids, n, first: learn_merges(bytes(ids).decode("latin-1"), 256 + n))

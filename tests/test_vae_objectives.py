@@ -187,6 +187,7 @@ def test_trainer_with_the_iwae_objective_lowers_its_loss():
         ({"decoder": "gaussian"}, "decoder='gaussian' models \\[0, 1\\] intensities: set binarize=False"),
         ({"objective": "vi"}, r"objective must be one of \('elbo', 'iwae'\)"),
         ({"kl_warmup_steps": -1}, "kl_warmup_steps must be 0"),
+        ({"num_steps": 100, "kl_warmup_steps": 101}, r"longer than the run \(num_steps=100\): the KL weight would never"),
         ({"free_bits": -0.5}, "free_bits must be 0"),
         ({"objective": "iwae", "iwae_train_k": 0}, "iwae_train_k must be at least 1"),
         ({"objective": "iwae", "beta": 4.0, "free_bits": 1.0}, "no KL term for beta, free_bits to change: keep beta=1.0"),

@@ -716,3 +716,89 @@ KV_CACHE_UPDATE = Exercise(
     kind="build",
     forbidden=("genlearn.text.gpt.KVCache.update",),
 )
+
+
+# --- Notebook 08: tokenization ---------------------------------------------------------------------------
+
+
+def _reference_byte_pair_merges(ids: list[int], num_merges: int, first_new_id: int) -> list[tuple[int, int]]:
+    ids, merges = list(ids), []
+    for new_id in range(first_new_id, first_new_id + num_merges):
+        counts: dict[tuple[int, int], int] = {}
+        for pair in zip(ids, ids[1:]):
+            counts[pair] = counts.get(pair, 0) + 1
+        if not counts or max(counts.values()) < 2:
+            break
+        top = max(counts.values())
+        pair = min(candidate for candidate, count in counts.items() if count == top)
+        merges.append(pair)
+        merged, index = [], 0
+        while index < len(ids):
+            if index + 1 < len(ids) and (ids[index], ids[index + 1]) == pair:
+                merged.append(new_id)
+                index += 2
+            else:
+                merged.append(ids[index])
+                index += 1
+        ids = merged
+    return merges
+
+
+def _repetitive_ids(generator: torch.Generator) -> list[int]:
+    """Ids over a small alphabet, built from repeated motifs and noise, so that merges chain into longer tokens."""
+    alphabet = integer(generator, 2, 6)
+    motifs = [torch.randint(0, alphabet, (integer(generator, 2, 4),), generator=generator).tolist() for _ in range(3)]
+    ids: list[int] = []
+    while len(ids) < integer(generator, 20, 80):
+        choice = integer(generator, 0, 3)
+        ids += motifs[choice] if choice < 3 else [integer(generator, 0, alphabet - 1)]
+    return ids
+
+
+def _merges_of(result, what: str) -> list[tuple[int, int]]:
+    assert isinstance(result, (list, tuple)), f"return {what} as a list of pairs (got a {type(result).__name__})"
+    pairs = []
+    for pair in result:
+        assert isinstance(pair, (list, tuple)) and len(pair) == 2, f"each merge is a pair of ids (got {pair!r})"
+        pairs.append((int(pair[0]), int(pair[1])))
+    return pairs
+
+
+def _check_byte_pair_merges(candidate) -> None:
+    fixed = [
+        ([5, 5, 5, 5, 5], 2, 300),  # overlapping pairs: the first merge leaves 300 300 5
+        ([1, 2, 3, 4], 3, 256),  # no pair occurs twice: nothing to merge
+        ([2, 1, 1, 2, 2, 1, 1, 2], 1, 256),  # a three-way tie: (1, 1), (1, 2) and (2, 1) each occur twice
+        ([5, 5, 5, 7, 5, 5, 5, 7], 2, 300),  # left to right gives 300 5 7 300 5 7, so (5, 7) next
+        ([1, 2, 1, 2, 1, 2, 3, 3, 3, 3], 3, 256),  # the third merge uses a new id: counts change after each merge
+    ]
+    random_cases = []
+    for generator in trials(6):
+        random_cases.append((_repetitive_ids(generator), integer(generator, 1, 10), integer(generator, 256, 400)))
+    for ids, num_merges, first_new_id in fixed + random_cases:
+        given = list(ids)
+        merges = _merges_of(_run(candidate, given, num_merges, first_new_id), "the merges")
+        assert given == ids, "leave the ids unchanged: merge into a new list"
+        expected = _reference_byte_pair_merges(ids, num_merges, first_new_id)
+        if not expected:
+            assert not merges, "stop when no adjacent pair occurs twice: such a merge would save nothing"
+            continue
+        assert len(merges) <= num_merges, f"learn at most num_merges = {num_merges} merges"
+        assert merges[:1] == expected[:1], (
+            "the first merge is the adjacent pair that occurs most often (count every position, overlaps included: "
+            "zip(ids, ids[1:])); on a tie, take the smallest pair, comparing the first id, then the second"
+        )
+        assert merges == expected, (
+            "after a merge, replace each occurrence of the pair, left to right and without overlaps, by the new id "
+            "(first_new_id, then the next), count the pairs of the merged list afresh, and stop early only when "
+            "no pair occurs twice"
+        )
+
+
+BYTE_PAIR_MERGES = Exercise(
+    title="Byte-pair merges",
+    checker=_check_byte_pair_merges,
+    reference=_reference_byte_pair_merges,
+    kind="build",
+    forbidden=("genlearn.text.bpe.learn_merges", "genlearn.text.bpe.merge_pair", "genlearn.text.bpe.BytePairTokenizer"),
+)
