@@ -2,9 +2,9 @@
 
 Numbers below float32's smallest normal (about 1.2e-38) take a slow path on x86 CPUs, often 10-100x slower
 per operation. Training produces them as it goes: Adam's second moments of gradients that have faded, the
-weights of dead units. Measured on the 2-core reference CPU, the VAE's cpu preset slowed from 8.3 to 11.7 ms
-per step over its first 2,000 steps, and stayed at 8.3 ms with denormals flushed. Flushing changes only values
-that small, which are zero for any purpose of the course's models.
+weights of dead units. With them kept, the VAE's cpu preset slows down over its first few thousand steps, and
+with them flushed it holds its speed (``benchmarks/denormals.py``, ``benchmarks/results/denormals.json``).
+Flushing changes only values that small, which are zero for any purpose of the course's models.
 
 The setting is per thread, and torch's worker threads take it from the main thread when torch creates them (at
 its first ``set_num_threads`` or parallel operation); set later, it never reaches them. Hence it is set when
