@@ -16,6 +16,9 @@ import nbformat
 
 KEEP_TAG = "keep_output"
 VOLATILE_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
+# The kernelspec exactly as JupyterLab writes it when the kernel starts: any difference marks a notebook
+# modified on open, so closing it untouched would ask to save.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def is_kept(cell) -> bool:
@@ -24,6 +27,7 @@ def is_kept(cell) -> bool:
 
 def strip(notebook) -> None:
     notebook.metadata.pop("widgets", None)
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
     for cell in notebook.cells:
         for key in VOLATILE_METADATA:
             cell.metadata.pop(key, None)
@@ -36,6 +40,8 @@ def strip(notebook) -> None:
 def problems(notebook) -> list[str]:
     """What a committed notebook must not carry: stale outputs, or kept cells with nothing to compare."""
     found = []
+    if notebook.metadata.get("kernelspec") != KERNELSPEC:
+        found.append(f"its kernelspec is not {KERNELSPEC}, so JupyterLab marks it modified on open")
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
