@@ -28,22 +28,20 @@ RESULTS = ROOT / "benchmarks" / "results" / "threads.json"
 POLICIES = ("all cores", "genlearn")
 
 MEASURE = """
-import json, os, statistics, sys, time
+import dataclasses, json, os, statistics, sys
+sys.path.insert(0, "benchmarks")
 import torch
 import genlearn
 from genlearn.gan import DCGAN_PRESETS, DCGANTrainer
+from timing import train_timed
 if sys.argv[1] == "all cores":
     torch.set_num_threads(os.cpu_count())
 else:
     genlearn.configure_threads()
-trainer = DCGANTrainer(DCGAN_PRESETS["cpu"], torch.device("cpu"))
-chunk, times = int(sys.argv[2]), []
-for index in range(int(sys.argv[3]) + 1):
-    start = time.perf_counter()
-    for _ in range(chunk):
-        trainer.training_step()
-    if index:  # the first chunk warms up
-        times.append((time.perf_counter() - start) / chunk)
+chunk, chunks = int(sys.argv[2]), int(sys.argv[3])
+config = dataclasses.replace(DCGAN_PRESETS["cpu"], num_steps=chunk * (chunks + 1))
+_, seconds_per_step = train_timed(DCGANTrainer(config, torch.device("cpu")), max_seconds=3600, chunk=chunk)
+times = seconds_per_step[1:]  # the first chunk warms up
 print(json.dumps({"threads": torch.get_num_threads(), "ms_per_step": 1000 * statistics.median(times)}))
 """
 

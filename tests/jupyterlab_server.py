@@ -22,6 +22,8 @@ SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
                                                                        "checkForUpdates": False},
+    # A saved notebook keeps its widgets' state, as the course site's pages do.
+    "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True},
 }
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -46,7 +48,7 @@ class LabServer:
     def __init__(self, notebooks: list[Path], scratch: Path, environment: dict[str, str]):
         self.root, self.home = scratch / "root", scratch / "jupyter"
         self.root.mkdir(parents=True)
-        for notebook in notebooks:  # a copy: Run All leaves outputs in the open documents, never in notebooks/
+        for notebook in notebooks:  # a copy: what the tests run and save never reaches notebooks/
             shutil.copy(notebook, self.root / notebook.name)
         for name, values in SETTINGS.items():
             path = self.home / "settings" / name

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +27,9 @@ import pytest
 from jupyterlab_server import LabServer, find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "website"))
+
+import build  # noqa: E402
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 RUN_TIMEOUT = 300  # seconds for one notebook's Run All on the smoke budget
 SLIDER_TIMEOUT = 60
@@ -167,6 +172,11 @@ def open_notebook(page, notebook: str) -> None:
                            " return w && w.context && w.context.path === name; }", arg=notebook, timeout=30_000)
 
 
+def save_notebook(page) -> None:
+    """Save the run into the server's copy, for the site test below."""
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('docmanager:save'); }")
+
+
 def close_notebook(page) -> None:
     """Shut the kernel down and close the tab without saving: the copy on disk stays as committed."""
     page.evaluate("""async () => { const panel = window.jupyterapp.shell.currentWidget;
@@ -217,5 +227,34 @@ def test_notebook_in_jupyterlab(notebook, page):
             wait_for_output(page, output, lambda html: True)
             state = page.evaluate(STATE)
             assert not state["errors"], f"{notebook}: moving slider {name!r} raised {state['errors']}"
+        save_notebook(page)
     finally:
         close_notebook(page)
+
+
+def test_every_notebook_has_a_site_page_with_its_figures(lab, tmp_path):
+    """``make site``'s pages, from the runs above: executing every notebook again would not fit the test budget.
+
+    tests/test_site.py runs the site's own executor on one notebook; here every notebook's page is written
+    by the site's exporter from the notebook as JupyterLab saved it after Run All on the smoke budget.
+    """
+    exporter, runs = build.HTMLExporter(template_name="lab"), {}
+    for path in NOTEBOOKS:
+        saved = lab.root / path.name
+        notebook = build.nbformat.read(saved, as_version=4)
+        assert any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), (
+            f"{path.name} was not saved after its run (did its browser test fail?)")
+        build.link_notebooks(notebook)
+        page = build.write_page(exporter, notebook, path.name, tmp_path).read_text()
+        runs[path.name] = {"notebook": path.name, "pretrained": False, "budget": "smoke"}
+        plots = sum("plt." in cell.source or "show_images" in cell.source
+                    for cell in notebook.cells if cell.cell_type == "code")
+        assert plots == 0 or "data:image/png;base64" in page, f"{path.name}: no figure on its page"
+        assert "Traceback (most recent call last)" not in page, path.name
+        assert not re.search(r"(Int|Float)Slider\(", page), f"{path.name}: a widget rendered as its repr"
+        assert not re.search(r'href="[^"]*\.ipynb', page), f"{path.name}: a link still points at a notebook file"
+        if "widget-view+json" in saved.read_text():
+            assert "application/vnd.jupyter.widget-state+json" in page, f"{path.name}: its widgets' state was not kept"
+    build.write_index(exporter, build.course_order(), runs, tmp_path)
+    pages = sorted(p.name for p in tmp_path.glob("*.html"))
+    assert pages == sorted(["index.html", *(p.name.replace(".ipynb", ".html") for p in NOTEBOOKS)])

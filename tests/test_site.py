@@ -1,8 +1,9 @@
 """The course site: `make site`'s builder, on the smoke budget, gives an index of every notebook and pages with figures.
 
-Building every page would execute every notebook a second time in the test command (nbval runs them
-once), which the five-minute budget cannot hold; the test builds the index and the setup notebook's page,
-from the instructor edition, which it also checks: executed, every exercise says "correct".
+Here the builder's own executor runs one notebook (the setup notebook, from the instructor edition, which
+is checked too: executed, every exercise says "correct"), and writes its page and the index. Executing every
+notebook again would not fit the five-minute budget beside nbval; tests/test_browser.py writes every
+notebook's page with this builder's exporter from the runs it makes in JupyterLab, and checks those.
 """
 
 from __future__ import annotations

@@ -27,12 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 BUDGETS = ("smoke", "cpu", "gpu")
 PRETRAINED_SWITCH = re.compile(r"^USE_PRETRAINED = False\b", re.MULTILINE)
+# No cell of the course takes this long at the cpu preset; a kernel that stops answering fails instead of hanging.
+CELL_TIMEOUT_SECONDS = 1800
 NOTEBOOK_LINK = re.compile(r"\]\((?:\.?/?notebooks/)?([0-9]{2}_[A-Za-z0-9_]+)\.ipynb(#[^)]*)?\)")
 
 
 def course_order(readme: Path = ROOT / "README.md") -> list[tuple[str, str]]:
     """(notebook file name, what you learn) from the README's table, in its order."""
-    rows = re.findall(r"^\| \[`notebooks/([^`]+\.ipynb)`\]\([^)]*\) \| (.+?) \|$", readme.read_text(), re.MULTILINE)
+    rows = re.findall(r"^\| \[`notebooks/([^`]+\.ipynb)`\]\([^)]*\) \| (.+?) \|(?: .*)?$", readme.read_text(), re.MULTILINE)
     if not rows:
         raise SystemExit(f"error: found no notebook table in {readme}")
     return rows
@@ -43,13 +45,17 @@ def link_pages(markdown: str) -> str:
     return NOTEBOOK_LINK.sub(lambda m: f"]({m.group(1)}.html{m.group(2) or ''})", markdown)
 
 
+def offers_pretrained(notebook: nbformat.NotebookNode) -> bool:
+    """Whether the notebook has a ``USE_PRETRAINED = False`` switch to its shipped weights."""
+    return any(cell.cell_type == "code" and PRETRAINED_SWITCH.search(cell.source) for cell in notebook.cells)
+
+
 def prepare(notebook: nbformat.NotebookNode) -> bool:
     """Switch the notebook to its shipped weights where it offers them; True if it does."""
-    offers = False
+    offers = offers_pretrained(notebook)
     for cell in notebook.cells:
-        if cell.cell_type == "code" and PRETRAINED_SWITCH.search(cell.source):
+        if cell.cell_type == "code":
             cell.source = PRETRAINED_SWITCH.sub("USE_PRETRAINED = True", cell.source)
-            offers = True
     return offers
 
 
@@ -59,13 +65,14 @@ def link_notebooks(notebook: nbformat.NotebookNode) -> None:
             cell.source = link_pages(cell.source)
 
 
-def execute(path: Path, budget: str) -> tuple[nbformat.NotebookNode, dict]:
+def execute(path: Path, budget: str, pretrained: bool = True) -> tuple[nbformat.NotebookNode, dict]:
+    """Run the notebook in a fresh kernel, as Run All does; with ``pretrained``, on its shipped weights where offered."""
     notebook = nbformat.read(path, as_version=4)
-    pretrained = prepare(notebook)
+    pretrained = prepare(notebook) if pretrained else False
     os.environ["GENLEARN_BUDGET"] = budget
     start = time.perf_counter()
     # Run from notebooks/ whatever the source, so that relative paths (runs/...) mean the same.
-    NotebookClient(notebook, timeout=None, kernel_name="python3", store_widget_state=True,
+    NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3", store_widget_state=True,
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     seconds = time.perf_counter() - start
     link_notebooks(notebook)
@@ -87,6 +94,20 @@ def index_notebook(order: list[tuple[str, str]], runs: dict[str, dict]) -> nbfor
     return notebook
 
 
+def write_page(exporter: HTMLExporter, notebook: nbformat.NotebookNode, name: str, out: Path) -> Path:
+    """An executed notebook, its links already pointing at pages, as ``out/<name>.html``."""
+    html, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": name.removesuffix(".ipynb")}})
+    page = out / name.replace(".ipynb", ".html")
+    page.write_text(html, encoding="utf-8")
+    return page
+
+
+def write_index(exporter: HTMLExporter, order: list[tuple[str, str]], runs: dict[str, dict], out: Path) -> None:
+    html, _ = exporter.from_notebook_node(index_notebook(order, runs), resources={"metadata": {"name": "genlearn"}})
+    (out / "index.html").write_text(html, encoding="utf-8")
+    (out / "build.json").write_text(json.dumps(list(runs.values()), indent=1) + "\n")
+
+
 def build(out: Path, budget: str, names: list[str], source: Path = NOTEBOOKS) -> list[dict]:
     order = course_order()
     known = [name for name, _ in order]
@@ -99,13 +120,10 @@ def build(out: Path, budget: str, names: list[str], source: Path = NOTEBOOKS) ->
     for name in names or known:
         print(f"building {name} ...", flush=True)
         notebook, run = execute(source / name, budget)
-        html, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": name.removesuffix(".ipynb")}})
-        (out / name.replace(".ipynb", ".html")).write_text(html, encoding="utf-8")
+        write_page(exporter, notebook, name, out)
         runs[name] = run
         print(f"  {run['seconds']:.0f} s", flush=True)
-    html, _ = exporter.from_notebook_node(index_notebook(order, runs), resources={"metadata": {"name": "genlearn"}})
-    (out / "index.html").write_text(html, encoding="utf-8")
-    (out / "build.json").write_text(json.dumps(list(runs.values()), indent=1) + "\n")
+    write_index(exporter, order, runs, out)
     return list(runs.values())
 
 
