@@ -43,7 +43,7 @@ def free_port() -> int:
 
 
 class LabServer:
-    """``with LabServer(folder) as lab: lab.url("name.ipynb")``: JupyterLab serving a copy of ``folder``."""
+    """``with LabServer(notebooks, scratch, environment) as lab: page.goto(lab.url())``: JupyterLab serving copies."""
 
     def __init__(self, notebooks: list[Path], scratch: Path, environment: dict[str, str]):
         self.root, self.home = scratch / "root", scratch / "jupyter"
@@ -87,16 +87,12 @@ class LabServer:
             self.process.kill()
             self.process.wait()
 
-    def api(self, path: str, method: str = "GET"):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/{path}", method=method,
+    def api(self, path: str):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/{path}",
                                          headers={"Authorization": f"token {self.token}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             body = response.read()
         return json.loads(body) if body else None
-
-    def shutdown_kernels(self) -> None:
-        for kernel in self.api("kernels"):
-            self.api(f"kernels/{kernel['id']}", method="DELETE")
 
     def url(self) -> str:
         # ?reset starts from an empty workspace: no notebook is open until a test opens one.

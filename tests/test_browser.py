@@ -113,16 +113,17 @@ def wait_for(page, condition, timeout: float, what: str, poll: float = 0.5):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last state: {state}")
 
 
+def finished(state: dict) -> bool:
+    """The kernel idle and nothing queued, with every cell run or an error that stopped the rest."""
+    return state["kernel"] == "idle" and not state["queued"] and (state["unrun"] == 0 or bool(state["errors"]))
+
+
 def run_all(page) -> dict:
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    # Done when the kernel is idle and nothing is queued, with every cell run or an error that stopped the rest.
-    finished = wait_for(page, lambda s: s["kernel"] == "idle" and not s["queued"] and (s["unrun"] == 0 or s["errors"]),
-                        RUN_TIMEOUT, "Run All to finish")
-    # Twice in a row: between two queued cells the kernel is briefly idle.
-    time.sleep(0.3)
-    return wait_for(page, lambda s: s["kernel"] == "idle" and not s["queued"] and (s["unrun"] == 0 or s["errors"]),
-                    RUN_TIMEOUT, "Run All to finish") or finished
+    wait_for(page, finished, RUN_TIMEOUT, "Run All to finish")
+    time.sleep(0.3)  # and still so a moment later: between two queued cells the kernel is briefly idle
+    return wait_for(page, finished, RUN_TIMEOUT, "Run All to finish")
 
 
 def output_of(slider):
