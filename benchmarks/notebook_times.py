@@ -54,7 +54,7 @@ def minutes(seconds: float | None) -> str:
 def timed_run(path: Path, pretrained: bool) -> tuple[float | None, str | None]:
     """Seconds for one Run All, or None and the error that stopped it (a student would meet it too)."""
     try:
-        _, run = build.execute(path, "cpu", pretrained=pretrained)
+        _, run = build.execute(path, "cpu", shipped_weights=pretrained)
     except (CellExecutionError, CellTimeoutError) as error:
         return None, str(error).strip().splitlines()[-1]
     return run["seconds"], None

@@ -65,10 +65,10 @@ def link_notebooks(notebook: nbformat.NotebookNode) -> None:
             cell.source = link_pages(cell.source)
 
 
-def execute(path: Path, budget: str, pretrained: bool = True) -> tuple[nbformat.NotebookNode, dict]:
-    """Run the notebook in a fresh kernel, as Run All does; with ``pretrained``, on its shipped weights where offered."""
+def execute(path: Path, budget: str, shipped_weights: bool = True) -> tuple[nbformat.NotebookNode, dict]:
+    """Run the notebook in a fresh kernel, as Run All does; with ``shipped_weights``, on them where it offers them."""
     notebook = nbformat.read(path, as_version=4)
-    pretrained = prepare(notebook) if pretrained else False
+    pretrained = prepare(notebook) if shipped_weights else False
     os.environ["GENLEARN_BUDGET"] = budget
     start = time.perf_counter()
     # Run from notebooks/ whatever the source, so that relative paths (runs/...) mean the same.
