@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     for record in results["notebooks"]:
         print(f"{record['notebook']:34s} cpu preset {minutes(record['cpu_preset_seconds']):>8s}   "
               f"shipped weights {minutes(record['pretrained_seconds']):>8s}")
-    print(f"make site executes notebooks for {minutes(results['site_execution_seconds'])}; wrote {RESULTS.relative_to(ROOT)} and README.md")
+    wrote = "README.md" if args.readme else f"{RESULTS.relative_to(ROOT)} and README.md"
+    print(f"make site executes notebooks for {minutes(results['site_execution_seconds'])}; wrote {wrote}")
     return 0
 
 
