@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def site_seconds(records: list[dict]) -> float:
 
 
 def readme_row(line: str, records: dict[str, dict]) -> str:
-    match = re.match(r"^(\| \[`notebooks/([^`]+\.ipynb)`\]\([^)]*\) \| .+? \|)(?: [^|]* \| [^|]* \|)?$", line)
+    match = build.README_ROW.match(line)
     if not match or match.group(2) not in records:
         return line
     record = records[match.group(2)]

@@ -43,13 +43,13 @@ def free_port() -> int:
 
 
 class LabServer:
-    """``with LabServer(notebooks, scratch, environment) as lab: page.goto(lab.url())``: JupyterLab serving copies."""
+    """``with LabServer(root, scratch, environment) as lab: page.goto(lab.url())``: JupyterLab serving ``root``.
 
-    def __init__(self, notebooks: list[Path], scratch: Path, environment: dict[str, str]):
-        self.root, self.home = scratch / "root", scratch / "jupyter"
-        self.root.mkdir(parents=True)
-        for notebook in notebooks:  # a copy: what the tests run and save never reaches notebooks/
-            shutil.copy(notebook, self.root / notebook.name)
+    ``root`` should hold copies of the notebooks: what the tests run and save stays there.
+    """
+
+    def __init__(self, root: Path, scratch: Path, environment: dict[str, str]):
+        self.root, self.home = root, scratch / "jupyter"
         for name, values in SETTINGS.items():
             path = self.home / "settings" / name
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -84,21 +84,21 @@ def browser():
         launched.close()
 
 
-def student_copy(notebook: Path, scratch: Path) -> Path:
+def student_copy(notebook: Path, folder: Path) -> None:
     """The notebook as committed, except the Python patch version, which each machine reports for itself."""
     content = json.loads(notebook.read_text())
     content["metadata"].setdefault("language_info", {})["version"] = platform.python_version()
-    path = scratch / notebook.name
-    path.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
-    return path
+    (folder / notebook.name).write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
 
 
 @pytest.fixture(scope="module")
 def lab(browser, tmp_path_factory):
     scratch = tmp_path_factory.mktemp("jupyterlab")
-    (scratch / "committed").mkdir()
-    copies = [student_copy(notebook, scratch / "committed") for notebook in NOTEBOOKS]
-    with LabServer(copies, scratch, {**os.environ, "GENLEARN_BUDGET": "smoke"}) as server:
+    root = scratch / "root"
+    root.mkdir()
+    for notebook in NOTEBOOKS:
+        student_copy(notebook, root)
+    with LabServer(root, scratch, {**os.environ, "GENLEARN_BUDGET": "smoke"}) as server:
         yield server
 
 

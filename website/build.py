@@ -32,9 +32,13 @@ CELL_TIMEOUT_SECONDS = 1800
 NOTEBOOK_LINK = re.compile(r"\]\((?:\.?/?notebooks/)?([0-9]{2}_[A-Za-z0-9_]+)\.ipynb(#[^)]*)?\)")
 
 
+# A row of the README's table of notebooks: (the link and summary columns, file name, summary), then any more columns.
+README_ROW = re.compile(r"^(\| \[`notebooks/([^`]+\.ipynb)`\]\([^)]*\) \| (.+?) \|)(?: .*)?$", re.MULTILINE)
+
+
 def course_order(readme: Path = ROOT / "README.md") -> list[tuple[str, str]]:
     """(notebook file name, what you learn) from the README's table, in its order."""
-    rows = re.findall(r"^\| \[`notebooks/([^`]+\.ipynb)`\]\([^)]*\) \| (.+?) \|(?: .*)?$", readme.read_text(), re.MULTILINE)
+    rows = [(match.group(2), match.group(3)) for match in README_ROW.finditer(readme.read_text())]
     if not rows:
         raise SystemExit(f"error: found no notebook table in {readme}")
     return rows
