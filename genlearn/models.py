@@ -23,6 +23,7 @@ class ModelEntry:
     presets: str  # "package.module:PRESETS", a genlearn.budget.Presets of the trainer's config
     data: str  # what --data takes
     summary: str
+    shipped_dtype: str = "float32"  # the shipped weights' storage precision: "float16" halves the file
 
     def trainer_class(self) -> type:
         return _import(self.trainer)
@@ -59,6 +60,10 @@ register(ModelEntry(
 register(ModelEntry(
     name="vae", trainer="genlearn.vae.training:VAETrainer", presets="genlearn.vae.training:VAE_PRESETS",
     data=MNIST_ROOT, summary="VAE with a Bernoulli decoder on binarized MNIST",
+))
+register(ModelEntry(
+    name="vae_2d", trainer="genlearn.vae.training:VAETrainer", presets="genlearn.vae.training:LATENT_2D_PRESETS",
+    data=MNIST_ROOT, summary="the VAE with a 2-D latent, whose whole latent space can be drawn", shipped_dtype="float16",
 ))
 register(ModelEntry(
     name="bigram", trainer="genlearn.text.training:BigramTrainer", presets="genlearn.text.training:BIGRAM_PRESETS",

@@ -26,15 +26,20 @@ def pretrained_path(name: str) -> Path:
 
 
 def how_to_restore(name: str) -> str:
+    """A group's weights (``vae_sweep/beta_4``) retrain with their group (``--models vae_sweep``)."""
     return (
         f"Restore it with `git checkout -- data/{pretrained_file(name)}`, "
-        f"or retrain it with `python benchmarks/pretrain.py --models {name}`."
+        f"or retrain it with `python benchmarks/pretrain.py --models {name.split('/')[0]}`."
     )
 
 
-def export_pretrained(trainer, name: str | None = None) -> Path:
-    """Save ``trainer``'s module weights (no optimizer state) with its config, for shipping, and record its sha256."""
-    state = {f"module.{n}": trainer.unwrapped(n).state_dict() for n in trainer.modules}
+def export_pretrained(trainer, name: str | None = None, dtype: torch.dtype | None = None) -> Path:
+    """Save ``trainer``'s module weights (no optimizer state) with its config, for shipping, and record its sha256.
+
+    ``dtype`` (for example ``torch.float16``) stores floating-point tensors at that precision, to halve a file;
+    loading casts them back to the model's own dtype.
+    """
+    state = {f"module.{n}": _stored(trainer.unwrapped(n).state_dict(), dtype) for n in trainer.modules}
     name = name or trainer.model_name
     path = save_checkpoint(
         pretrained_path(name),
@@ -45,6 +50,12 @@ def export_pretrained(trainer, name: str | None = None) -> Path:
     )
     record_in_manifest(pretrained_file(name))
     return path
+
+
+def _stored(state: dict, dtype: torch.dtype | None) -> dict:
+    if dtype is None:
+        return state
+    return {key: value.to(dtype) if value.is_floating_point() else value for key, value in state.items()}
 
 
 def load_pretrained(trainer_class, device: torch.device | str, name: str | None = None, **options):

@@ -78,6 +78,7 @@ def test_train_sample_eval(model, tmp_path, capsys):
     expected = {
         "gan": {"fid", "inception_score"},
         "vae": {"iwae_nll", "iwae_k", "num_images", "neg_elbo", "active_units"},
+        "vae_2d": {"iwae_nll", "iwae_k", "num_images", "neg_elbo", "active_units"},
         "bigram": {"test_nll", "test_bits_per_char"},
         "mlp": {"test_nll", "test_bits_per_char"},
         "gpt_names": {"test_nll", "test_bits_per_char"},

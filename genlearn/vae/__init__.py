@@ -6,6 +6,7 @@
 - ``losses``: ``elbo``, ``iwae_objective`` and ``iwae_bound``; ``bits_per_dim``; ``squared_error_as_gaussian``.
 - ``training``: ``VAEConfig``, its presets, ``kl_warmup_weight`` and ``VAETrainer``.
 - ``latent``: latent grids, interpolations, encoding a dataset.
+- ``sweep``: notebook 05's short runs (the β sweep, the pixel-averaging bug), trained or loaded as shipped.
 - ``linear_gaussian``: a model with an exact posterior, to measure the ELBO's gap.
 """
 
