@@ -4,7 +4,8 @@
     flock /tmp/genlearn-cpu.lock .venv/bin/python benchmarks/notebook_times.py 02_dcgan_mnist.ipynb
     .venv/bin/python benchmarks/notebook_times.py --readme    # only rewrite the README table's times from the results
 
-Each notebook runs from a fresh kernel, top to bottom, as Run All does (kernel start-up included),
+Each notebook runs from a fresh kernel, top to bottom, as Run All does (kernel start-up included), with no saved
+run to resume (``notebooks/runs`` is set aside meanwhile),
 through the course site's executor (``website/build.py``), with ``GENLEARN_BUDGET=cpu``:
 - as committed (``USE_PRETRAINED = False``): the ``cpu`` preset, every model trained;
 - where the notebook offers it, again with ``USE_PRETRAINED = True``: the shipped weights.
@@ -20,8 +21,11 @@ times in README.md's table of notebooks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -50,10 +54,26 @@ def minutes(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
+@contextlib.contextmanager
+def without_saved_runs(folder: Path = build.NOTEBOOKS / "runs"):
+    """A student's first Run All finds no saved run to resume: set ``notebooks/runs`` aside while a notebook is
+    timed, delete what the timed run saved, and put the folder back."""
+    aside = folder.with_name(f".runs-set-aside-{os.getpid()}")
+    if folder.exists():
+        folder.rename(aside)
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if aside.exists():
+            aside.rename(folder)
+
+
 def timed_run(path: Path, pretrained: bool) -> tuple[float | None, str | None]:
     """Seconds for one Run All, or None and the error that stopped it (a student would meet it too)."""
     try:
-        _, run = build.execute(path, "cpu", shipped_weights=pretrained)
+        with without_saved_runs():
+            _, run = build.execute(path, "cpu", shipped_weights=pretrained)
     except (CellExecutionError, CellTimeoutError) as error:
         return None, str(error).strip().splitlines()[-1]
     return run["seconds"], None

@@ -60,3 +60,15 @@ def test_the_readme_row_keeps_the_summary_and_replaces_old_times(tmp_path):
     readme.write_text(once)
     results["notebooks"][0]["cpu_preset_seconds"] = 100.0
     assert notebook_times.render_readme(results, readme).splitlines()[2].endswith("| Tour. | 1.7 min | — |")
+
+
+def test_a_timed_run_resumes_nothing_and_keeps_the_students_runs(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "02_dcgan_cpu_60000").mkdir(parents=True)
+    (runs / "02_dcgan_cpu_60000" / "checkpoint.pt").write_text("a student's run")
+    with notebook_times.without_saved_runs(runs):
+        assert not runs.exists()  # nothing for resume="auto" to find
+        (runs / "02_dcgan_cpu_60000").mkdir(parents=True)
+        (runs / "02_dcgan_cpu_60000" / "checkpoint.pt").write_text("the timed run")
+    assert (runs / "02_dcgan_cpu_60000" / "checkpoint.pt").read_text() == "a student's run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
