@@ -11,8 +11,8 @@ stopped when the command is run again; then its weights go to ``data/pretrained/
 (``load_pretrained`` refuses weights that differ from it): commit the two together. ``--models vae_sweep``
 trains notebook 05's short runs (``genlearn.vae.sweep``) into ``data/pretrained/vae_sweep/``. The shipped
 files come from the ``cpu`` preset, which keeps them a few MB each (30 MB at most together; the small VAEs
-are stored in float16); the ``gpu`` preset gives bigger, better models for a course's own use. The track benchmarks (``benchmarks/gan.py``, ``vae.py``, ``text.py``) export the same
-files at the end of their measured runs.
+are stored in float16); the ``gpu`` preset gives bigger, better models for a course's own use. The track
+benchmarks (``benchmarks/gan.py``, ``vae.py``, ``text.py``) export the same files at the end of their measured runs.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from genlearn.data.files import data_dir  # noqa: E402
 from genlearn.device import describe_device, pick_device  # noqa: E402
 from genlearn.models import MODELS  # noqa: E402
-from genlearn.data.files import data_dir  # noqa: E402
 from genlearn.pretrained import export_pretrained  # noqa: E402
 from genlearn.run import Run  # noqa: E402
 from genlearn.vae import SWEEP_PRESETS, VAETrainer  # noqa: E402

@@ -2,6 +2,8 @@
 
 import dataclasses
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,3 +71,14 @@ def test_sweep_run_trains_or_loads(monkeypatch):
     assert trained.step == 3 and trained.config.beta == 4.0
     loaded = sweep_run("beta_4", base, "cpu", data, use_pretrained=True)
     assert loaded.config == sweep_config("beta_4", SWEEP_PRESETS["cpu"])  # the shipped cpu run, whatever the base
+
+
+def test_pretrain_builds_the_sweep_as_one_group_stored_in_float16():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import pretrain
+
+    jobs = list(pretrain.trainings(["vae_2d", "vae_sweep"], "smoke", "cpu"))
+    assert [(name, dtype) for name, _, dtype in jobs] == [("vae_2d", "float16")] + [
+        (shipped_name(run), "float16") for run in SWEEP_RUNS]
+    for (name, trainer, _), run in zip(jobs[1:], SWEEP_RUNS):
+        assert trainer.config == sweep_config(run, SWEEP_PRESETS["smoke"]) and trainer.step == 0
