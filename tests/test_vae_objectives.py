@@ -86,6 +86,21 @@ def test_trainer_weights_the_kl_by_the_warmup_in_each_step():
     assert history["neg_elbo"][0] == pytest.approx(history["recon_loss"][0] + history["kl"][0], rel=1e-5)
 
 
+@pytest.mark.parametrize("decay", ["exponential", "cosine"])
+def test_learning_rate_decays_from_the_rate_to_the_floor_over_the_run(decay):
+    trainer = tiny_trainer(learning_rate=1e-2, min_learning_rate=1e-4, learning_rate_decay=decay)
+    rates = []
+    for step in range(trainer.config.num_steps):
+        rates.append(trainer.optimizers["vae"].param_groups[0]["lr"])
+        trainer.training_step(step)  # which steps the scheduler
+    rates.append(trainer.optimizers["vae"].param_groups[0]["lr"])
+    assert rates[0] == pytest.approx(1e-2) and rates[-1] == pytest.approx(1e-4)
+    assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
+    halfway = rates[len(rates) // 2]
+    # Exponential: the geometric mean of the two ends halfway; cosine: their arithmetic mean, a rate 5x higher.
+    assert halfway == pytest.approx(1e-3 if decay == "exponential" else (1e-2 + 1e-4) / 2, rel=0.02)
+
+
 # --- the Gaussian decoder --------------------------------------------------------------------------------------
 
 
@@ -186,6 +201,7 @@ def test_trainer_with_the_iwae_objective_lowers_its_loss():
         ({"decoder": "laplace"}, r"decoder must be one of \('bernoulli', 'gaussian'\)"),
         ({"decoder": "gaussian"}, "decoder='gaussian' models \\[0, 1\\] intensities: set binarize=False"),
         ({"objective": "vi"}, r"objective must be one of \('elbo', 'iwae'\)"),
+        ({"learning_rate_decay": "linear"}, r"learning_rate_decay must be one of \('exponential', 'cosine'\)"),
         ({"kl_warmup_steps": -1}, "kl_warmup_steps must be 0"),
         ({"num_steps": 100, "kl_warmup_steps": 101}, r"longer than the run \(num_steps=100\): the KL weight would never"),
         ({"free_bits": -0.5}, "free_bits must be 0"),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from genlearn.text.gpt import GPT, GPTConfig
 from genlearn.text.mlp import MLPConfig, MLPLanguageModel
 from genlearn.text.tokenizer import TOKENIZERS, tokenizer_kind
 from genlearn.loop import Callback
+from genlearn.schedules import cosine_decay
 from genlearn.training import DataError, Trainer
 
 # Bigram and MLP see at most ``context_length`` tokens per prediction; on a running text they train on
@@ -116,10 +116,8 @@ def warmup_cosine(step: int, config: TextTrainingConfig) -> float:
     """Learning rate at ``step``: linear warm-up, then cosine decay from learning_rate to min_learning_rate."""
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.num_steps - config.warmup_steps))
-    return config.min_learning_rate + 0.5 * (1 + math.cos(math.pi * progress)) * (
-        config.learning_rate - config.min_learning_rate
-    )
+    progress = (step - config.warmup_steps) / max(1, config.num_steps - config.warmup_steps)
+    return cosine_decay(progress, config.learning_rate, config.min_learning_rate)
 
 
 class TextTrainer(Trainer):

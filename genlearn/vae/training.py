@@ -6,8 +6,9 @@ from 1e-3 to 1e-4, batch 128, data kept on the device, and the KL weight warmed 
 quarter of the steps (``kl_warmup_steps``).
 
 Options, off in the presets: free bits (``free_bits``) against posterior collapse; a Gaussian decoder with a
-learned sigma per pixel on [0, 1] intensities (``decoder="gaussian"``); and the IWAE bound as the training
-objective (``objective="iwae"``).
+learned sigma per pixel on [0, 1] intensities (``decoder="gaussian"``); the IWAE bound as the training
+objective (``objective="iwae"``); and a cosine decay of the learning rate (``learning_rate_decay="cosine"``),
+which the same-loss race against pytorch/examples chooses for its short run (``benchmarks/vae.py``).
 ``evaluate`` reports nats per image and bits per pixel, and the number of active latent units.
 
 Randomness: the trainer draws batches, binarizations and reparameterization noise from its own
@@ -27,12 +28,14 @@ from genlearn.budget import Presets
 from genlearn.data import ImageData, InMemoryBatches, dynamic_binarize, load_mnist
 from genlearn.image_samples import MNISTImages
 from genlearn.precision import adam
+from genlearn.schedules import cosine_decay
 from genlearn.training import Trainer, evaluating
 from genlearn.vae.latent import active_units, encode_dataset
 from genlearn.vae.losses import bits_per_dim, iwae_bound
 from genlearn.vae.model import OBJECTIVES, VAE
 from genlearn.vae.networks import DECODER_LIKELIHOODS, build_encoder_decoder
 
+LEARNING_RATE_DECAYS = ("exponential", "cosine")
 # Images per evaluation batch: the IWAE bound then decodes k of them in chunks.
 EVAL_BATCH_SIZE = 100
 
@@ -52,7 +55,8 @@ class VAEConfig:
     objective: str = "elbo"  # or "iwae": train on the IWAE bound with iwae_train_k samples
     iwae_train_k: int = 5
     learning_rate: float = 1e-3
-    min_learning_rate: float = 1e-4  # exponential decay to this over num_steps
+    min_learning_rate: float = 1e-4  # the rate decays to this over num_steps
+    learning_rate_decay: str = "exponential"  # or "cosine" (genlearn.schedules), both down to min_learning_rate
     num_steps: int = 45_000
     batch_size: int = 128
     seed: int = 0
@@ -66,6 +70,10 @@ class VAEConfig:
             raise ValueError(f"decoder must be one of {DECODER_LIKELIHOODS}, got {self.decoder!r}")
         if self.decoder == "gaussian" and self.binarize:
             raise ValueError("decoder='gaussian' models [0, 1] intensities: set binarize=False")
+        if self.learning_rate_decay not in LEARNING_RATE_DECAYS:
+            raise ValueError(
+                f"learning_rate_decay must be one of {LEARNING_RATE_DECAYS}, got {self.learning_rate_decay!r}"
+            )
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.kl_warmup_steps < 0:
@@ -152,8 +160,11 @@ class VAETrainer(MNISTImages, Trainer):
         self.modules["vae"] = vae.to(self.device)
         optimizer = adam(vae.parameters(), self.device, lr=config.learning_rate)
         self.optimizers["vae"] = optimizer
-        decay = (config.min_learning_rate / config.learning_rate) ** (1 / max(1, config.num_steps))
-        self.schedulers["vae"] = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
+        if config.learning_rate_decay == "cosine":
+            self.schedulers["vae"] = torch.optim.lr_scheduler.LambdaLR(optimizer, self.cosine_scale)
+        else:
+            decay = (config.min_learning_rate / config.learning_rate) ** (1 / max(1, config.num_steps))
+            self.schedulers["vae"] = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
         # uint8 on the device (47 MB for full MNIST); each batch becomes [0, 1] floats when drawn.
         self.batches = InMemoryBatches(
             self.train_data.images.unsqueeze(1), batch_size=config.batch_size, device=self.device, seed=config.seed
@@ -166,6 +177,12 @@ class VAETrainer(MNISTImages, Trainer):
 
     def describe_data(self) -> str:
         return f"{self.train_data.source}: {len(self.train_data):,} train and {len(self.test_data):,} test images"
+
+    def cosine_scale(self, step: int) -> float:
+        """The factor on the learning rate at ``step`` under ``learning_rate_decay="cosine"``."""
+        config = self.config
+        rate = cosine_decay(step / max(1, config.num_steps), config.learning_rate, config.min_learning_rate)
+        return rate / config.learning_rate
 
     def training_step(self, step: int) -> dict[str, torch.Tensor]:
         config = self.config
