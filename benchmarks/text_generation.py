@@ -5,7 +5,7 @@ Run from the repository root, alone on the machine (the lock keeps other benchma
     flock /tmp/genlearn-cpu.lock .venv/bin/python benchmarks/text_generation.py
     .venv/bin/python benchmarks/text_generation.py --quick     # seconds: a check; writes to results/raw/smoke/
 
-The network is ``GPT_PRESETS["cpu"]``'s (2 layers x 128, context 64) over the bundled text's characters, with
+The network is ``GPT_PRESETS["cpu"]``'s (1 layer x 128, context 64) over the bundled text's characters, with
 untrained (randomly initialised) weights: the time per token does not depend on the weights' values. Each
 run generates 500 new tokens from a one-token prompt, batch 1, so 436 of them lie past the context. With
 learned positions the cache is refilled at every step past the window (no speed-up); with RoPE it rolls.
