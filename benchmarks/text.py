@@ -44,7 +44,7 @@ from genlearn.text import (
 
 import reference_cpu
 from nanogpt_cpu import NANOGPT_CPU_BASELINE
-from timing import steps_that_fit
+from timing import steps_that_fit, timed_process
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "text.json"
@@ -122,16 +122,6 @@ def names_part() -> dict:
     return {"names_test_nll_nats_per_char": results}
 
 
-def timed_process(command: list[str]) -> float:
-    """Wall seconds of ``command`` as a whole process, start-up included; its output shown only if it fails."""
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    return seconds
-
-
 def scored(folder: Path) -> dict:
     """``genlearn eval gpt`` of the run in ``folder``: the whole val split (not timed)."""
     result = subprocess.run([*GENLEARN, "eval", "gpt", "--out", str(folder), "--device", "cpu"], capture_output=True,
@@ -156,7 +146,7 @@ def race_part(corpora: dict[str, Path]) -> dict:
                              "--seed", str(seed), "--out", str(ours_out)],
                 }
                 for side, command in commands.items():
-                    seconds = timed_process(command)
+                    seconds, _ = timed_process(command)
                     scores = scored(baseline_out if side == "baseline" else ours_out)
                     run[side] = {"process_seconds": round(seconds, 2), "val_nll": scores["val_nll"],
                                  "val_bits_per_char": scores["val_bits_per_char"], "step": scores["step"]}

@@ -5,14 +5,31 @@
 The steps run through ``genlearn.run.Run`` (no files, no progress bar), which stops at ``max_seconds``;
 a ``Callback`` every ``chunk`` steps records the mean step time of the chunk just finished, so a
 benchmark can quote the median chunk, which one slow moment on a shared machine does not move.
+
+``timed_process`` times a whole command instead (start-up included), as a user runs it.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 
 from genlearn.run import Run, RunResult
 from genlearn.training import Callback, LossHistory, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed_process(command: list[str]) -> tuple[float, str]:
+    """Wall seconds of ``command`` as a whole process run from the repository root, start-up included, and its
+    standard output; its output is shown, and the benchmark stops, only if it fails."""
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return seconds, result.stdout
 
 
 class ChunkTimer:

@@ -35,7 +35,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +56,7 @@ from genlearn.pretrained import export_pretrained, load_pretrained, pretrained_p
 from genlearn.vae import VAE_PRESETS, VAEConfig, VAETrainer  # noqa: E402
 
 import reference_cpu  # noqa: E402
-from timing import steps_that_fit, train_timed  # noqa: E402
+from timing import steps_that_fit, timed_process, train_timed  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "vae.json"
 NUM_SAMPLES_FOR_METRICS = 10_000
@@ -319,12 +318,8 @@ def part_command_line(smoke: bool) -> dict:
         }
         seconds, outputs = {}, {}
         for name, command in commands.items():
-            start = time.perf_counter()
-            result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-            seconds[name] = round(time.perf_counter() - start, 1)
-            if result.returncode != 0:
-                raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-            outputs[name] = result.stdout
+            elapsed, outputs[name] = timed_process(command)
+            seconds[name] = round(elapsed, 1)
     evaluation = json.loads(outputs["eval"])
     print("command line:", seconds, evaluation, flush=True)
     return {"commands": {name: " ".join(["genlearn", *command[3:]]).replace(folder, "RUN")
